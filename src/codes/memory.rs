@@ -1,0 +1,223 @@
+//! The in-process code store: the same rules as Redis behind one mutex. One
+//! process only — with several instances, each would keep its own limits.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use subtle::ConstantTimeEq;
+
+use super::{
+    CodeHash, CodeStore, IssueOutcome, IssueRequest, LimitOutcome, StoreError, VerifyOutcome,
+};
+use crate::domain::{Mobile, SmsPurpose};
+use crate::limits::{LimitedAction, RateLimit};
+
+#[derive(Default)]
+pub struct MemoryCodeStore {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    codes: HashMap<(String, SmsPurpose), StoredCode>,
+    cooldowns: HashMap<String, Instant>,
+    /// Sliding logs: the instants of the events still inside their window.
+    logs: HashMap<String, (Duration, VecDeque<Instant>)>,
+    operations: u64,
+}
+
+struct StoredCode {
+    hash: CodeHash,
+    attempts_left: u32,
+    expires_at: Instant,
+}
+
+impl MemoryCodeStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with_state<T>(&self, f: impl FnOnce(&mut State, Instant) -> T) -> Result<T, StoreError> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the in-memory code store lock is poisoned"))?;
+        let now = Instant::now();
+        state.operations += 1;
+        // Now and then, drop what has expired so memory stays bounded.
+        if state.operations % 1024 == 0 {
+            state.sweep(now);
+        }
+        Ok(f(&mut state, now))
+    }
+}
+
+impl State {
+    fn sweep(&mut self, now: Instant) {
+        self.codes.retain(|_, code| code.expires_at > now);
+        self.cooldowns.retain(|_, until| *until > now);
+        self.logs.retain(|_, (window, log)| {
+            prune(log, *window, now);
+            !log.is_empty()
+        });
+    }
+
+    /// Sliding window: `Allowed` (and counted when `count` is set) while fewer
+    /// than `limit.count` events happened in the last `limit.window`.
+    fn sliding(
+        &mut self,
+        key: String,
+        limit: RateLimit,
+        now: Instant,
+        count: bool,
+    ) -> LimitOutcome {
+        let (window, log) = self
+            .logs
+            .entry(key)
+            .or_insert_with(|| (limit.window, VecDeque::new()));
+        *window = limit.window;
+        prune(log, limit.window, now);
+        if log.len() >= limit.count as usize {
+            let oldest = log.front().copied().unwrap_or(now);
+            let retry_after = (oldest + limit.window).saturating_duration_since(now);
+            return LimitOutcome::Limited {
+                retry_after: retry_after.max(Duration::from_millis(1)),
+            };
+        }
+        if count {
+            log.push_back(now);
+        }
+        LimitOutcome::Allowed
+    }
+}
+
+fn prune(log: &mut VecDeque<Instant>, window: Duration, now: Instant) {
+    while log
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= window)
+    {
+        log.pop_front();
+    }
+}
+
+fn limit_key(action: LimitedAction, subject: &str) -> String {
+    format!("limit:{}:{subject}", action.key_part())
+}
+
+#[async_trait]
+impl CodeStore for MemoryCodeStore {
+    async fn issue(&self, request: IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
+        self.with_state(|state, now| {
+            let mobile = request.mobile.as_str().to_owned();
+            if !request.exempt_from_mobile_limits {
+                if let Some(until) = state.cooldowns.get(&mobile)
+                    && *until > now
+                {
+                    return IssueOutcome::Refused {
+                        retry_after: until.duration_since(now),
+                    };
+                }
+                if let Some(cap) = request.per_mobile
+                    && let LimitOutcome::Limited { retry_after } =
+                        state.sliding(format!("sends:{mobile}"), cap, now, true)
+                {
+                    return IssueOutcome::Refused { retry_after };
+                }
+                if !request.cooldown.is_zero() {
+                    state
+                        .cooldowns
+                        .insert(mobile.clone(), now + request.cooldown);
+                }
+            }
+            state.codes.insert(
+                (mobile, request.purpose),
+                StoredCode {
+                    hash: request.code_hash.clone(),
+                    attempts_left: request.max_attempts,
+                    expires_at: now + request.ttl,
+                },
+            );
+            IssueOutcome::Issued
+        })
+    }
+
+    async fn withdraw(
+        &self,
+        mobile: &Mobile,
+        purpose: SmsPurpose,
+        code_hash: &CodeHash,
+    ) -> Result<(), StoreError> {
+        self.with_state(|state, _| {
+            let key = (mobile.as_str().to_owned(), purpose);
+            if state
+                .codes
+                .get(&key)
+                .is_some_and(|code| &code.hash == code_hash)
+            {
+                state.codes.remove(&key);
+            }
+        })
+    }
+
+    async fn verify(
+        &self,
+        mobile: &Mobile,
+        purpose: SmsPurpose,
+        code_hash: &CodeHash,
+    ) -> Result<VerifyOutcome, StoreError> {
+        self.with_state(|state, now| {
+            let key = (mobile.as_str().to_owned(), purpose);
+            let Some(code) = state.codes.get_mut(&key) else {
+                return VerifyOutcome::Rejected {
+                    attempts_left: None,
+                };
+            };
+            if code.expires_at <= now {
+                state.codes.remove(&key);
+                return VerifyOutcome::Rejected {
+                    attempts_left: None,
+                };
+            }
+            if bool::from(code.hash.as_bytes().ct_eq(code_hash.as_bytes())) {
+                state.codes.remove(&key);
+                return VerifyOutcome::Accepted;
+            }
+            code.attempts_left = code.attempts_left.saturating_sub(1);
+            if code.attempts_left == 0 {
+                state.codes.remove(&key);
+                return VerifyOutcome::Exhausted;
+            }
+            VerifyOutcome::Rejected {
+                attempts_left: Some(code.attempts_left),
+            }
+        })
+    }
+
+    async fn hit(
+        &self,
+        action: LimitedAction,
+        subject: &str,
+        limit: RateLimit,
+    ) -> Result<LimitOutcome, StoreError> {
+        self.with_state(|state, now| state.sliding(limit_key(action, subject), limit, now, true))
+    }
+
+    async fn check(
+        &self,
+        action: LimitedAction,
+        subject: &str,
+        limit: RateLimit,
+    ) -> Result<LimitOutcome, StoreError> {
+        self.with_state(|state, now| state.sliding(limit_key(action, subject), limit, now, false))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.with_state(|_, _| ())
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+}

@@ -1,0 +1,294 @@
+//! The service's configuration: every variable of the contract (§1), typed,
+//! with the contract's defaults, read once at start.
+
+mod env;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+
+pub use env::ConfigError;
+use env::{flag, list, required_var, var, var_parsed, var_with};
+
+use crate::domain::{Mobile, Region, SmsCode};
+use crate::limits::RateLimit;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen_addr: SocketAddr,
+    pub database_url: SecretString,
+    pub redis: Option<RedisConfig>,
+    pub auto_migrate: bool,
+    pub jwt: JwtConfig,
+    pub sms: SmsConfig,
+    pub limits: LimitsConfig,
+    pub http: HttpConfig,
+    pub graphql: GraphqlConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    pub url: SecretString,
+    /// Prefix of every key, so several deployments (or test runs) can share one Redis.
+    pub key_prefix: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct JwtConfig {
+    /// `None` when `JWT_SECRET` is unset: a random key is made at start.
+    pub secret: Option<SecretString>,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub issuer: String,
+    pub audience: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SmsProviderKind {
+    Log,
+    Tencent,
+}
+
+#[derive(Clone, Debug)]
+pub struct SmsConfig {
+    pub provider: SmsProviderKind,
+    pub code_length: usize,
+    pub code_ttl: Duration,
+    pub resend_cooldown: Duration,
+    pub max_attempts: u32,
+    pub default_region: Region,
+    /// `None` means every region (`*`).
+    pub allowed_regions: Option<Vec<Region>>,
+    pub test_numbers: HashMap<Mobile, SmsCode>,
+    pub tencent: Option<TencentConfig>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TencentConfig {
+    pub secret_id: String,
+    pub secret_key: SecretString,
+    pub sdk_app_id: String,
+    pub sign_name: String,
+    pub template_id: String,
+    pub region: String,
+    pub endpoint: String,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct LimitsConfig {
+    pub send_per_mobile: Option<RateLimit>,
+    pub send_per_ip: Option<RateLimit>,
+    pub verify_failures_per_ip: Option<RateLimit>,
+    pub mobile_exists_per_ip: Option<RateLimit>,
+    pub login_failures_per_account: Option<RateLimit>,
+    pub login_failures_per_ip: Option<RateLimit>,
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    pub trusted_proxies: Vec<IpNet>,
+    pub cors_allowed_origins: Vec<String>,
+    pub body_limit_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct GraphqlConfig {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_batch: usize,
+    pub introspection: bool,
+}
+
+impl Config {
+    /// Reads `.env` (if present) and the environment, top to bottom as in the
+    /// contract's table. The first bad value stops with an error naming it.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal; a malformed one is not worth refusing to start over.
+        let _ = dotenvy::dotenv();
+
+        let default_region = var_with("SMS_DEFAULT_REGION", Region::CN, Region::parse)?;
+        let code_length = var_parsed("SMS_CODE_LENGTH", 6usize)?;
+        if !(4..=6).contains(&code_length) {
+            return Err(ConfigError::new(
+                "SMS_CODE_LENGTH",
+                "must be between 4 and 6",
+            ));
+        }
+        let provider = var_with("SMS_PROVIDER", SmsProviderKind::Log, |raw| {
+            match raw.to_ascii_lowercase().as_str() {
+                "log" => Ok(SmsProviderKind::Log),
+                "tencent" => Ok(SmsProviderKind::Tencent),
+                other => Err(format!("expected log or tencent, got {other:?}")),
+            }
+        })?;
+        let tencent = match provider {
+            SmsProviderKind::Tencent => Some(TencentConfig::from_env()?),
+            SmsProviderKind::Log => None,
+        };
+
+        let jwt_secret = var("JWT_SECRET")?.map(SecretString::from);
+        if let Some(secret) = &jwt_secret
+            && secret.expose_secret().len() < 32
+        {
+            return Err(ConfigError::new("JWT_SECRET", "must be at least 32 bytes"));
+        }
+
+        Ok(Self {
+            listen_addr: var_parsed("LISTEN_ADDR", SocketAddr::from(([127, 0, 0, 1], 8000)))?,
+            database_url: SecretString::from(
+                var("DATABASE_URL")?.unwrap_or_else(|| "sqlite://smsauth.db?mode=rwc".to_owned()),
+            ),
+            redis: var("REDIS_URL")?.map(|url| RedisConfig {
+                url: SecretString::from(url),
+                key_prefix: "smsauth".to_owned(),
+            }),
+            auto_migrate: flag("AUTO_MIGRATE", true)?,
+            jwt: JwtConfig {
+                secret: jwt_secret,
+                access_ttl: seconds("ACCESS_TOKEN_TTL_SECS", 900)?,
+                refresh_ttl: seconds("REFRESH_TOKEN_TTL_SECS", 2_592_000)?,
+                issuer: var("JWT_ISSUER")?.unwrap_or_else(|| "smsauth".to_owned()),
+                audience: var("JWT_AUDIENCE")?.unwrap_or_else(|| "smsauth".to_owned()),
+            },
+            sms: SmsConfig {
+                provider,
+                code_length,
+                code_ttl: seconds("SMS_CODE_TTL_SECS", 300)?,
+                resend_cooldown: seconds_or_zero("SMS_RESEND_COOLDOWN_SECS", 60)?,
+                max_attempts: {
+                    let n = var_parsed("SMS_MAX_ATTEMPTS", 5u32)?;
+                    if n == 0 {
+                        return Err(ConfigError::new("SMS_MAX_ATTEMPTS", "must be at least 1"));
+                    }
+                    n
+                },
+                allowed_regions: allowed_regions(default_region)?,
+                test_numbers: test_numbers(default_region, code_length)?,
+                default_region,
+                tencent,
+            },
+            limits: LimitsConfig {
+                send_per_mobile: limit("SMS_SEND_LIMIT_PER_MOBILE", "10/24h")?,
+                send_per_ip: limit("SMS_SEND_LIMIT_PER_IP", "20/1h")?,
+                verify_failures_per_ip: limit("SMS_VERIFY_LIMIT_PER_IP", "60/1h")?,
+                mobile_exists_per_ip: limit("MOBILE_EXISTS_LIMIT_PER_IP", "30/1m")?,
+                login_failures_per_account: limit("LOGIN_FAILURE_LIMIT_PER_ACCOUNT", "10/15m")?,
+                login_failures_per_ip: limit("LOGIN_FAILURE_LIMIT_PER_IP", "100/1h")?,
+            },
+            http: HttpConfig {
+                trusted_proxies: list("TRUSTED_PROXIES")?
+                    .iter()
+                    .map(|raw| parse_cidr(raw))
+                    .collect::<Result<_, _>>()
+                    .map_err(|problem| ConfigError::new("TRUSTED_PROXIES", problem))?,
+                cors_allowed_origins: list("CORS_ALLOWED_ORIGINS")?,
+                body_limit_bytes: var_parsed("HTTP_BODY_LIMIT_BYTES", 64 * 1024)?,
+                request_timeout: seconds("HTTP_REQUEST_TIMEOUT_SECS", 15)?,
+            },
+            graphql: GraphqlConfig {
+                max_depth: var_parsed("GRAPHQL_MAX_DEPTH", 10)?,
+                max_complexity: var_parsed("GRAPHQL_MAX_COMPLEXITY", 200)?,
+                max_batch: var_parsed("GRAPHQL_MAX_BATCH", 10)?,
+                introspection: flag("GRAPHQL_INTROSPECTION", true)?,
+            },
+        })
+    }
+}
+
+impl TencentConfig {
+    fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            secret_id: required_var("TENCENT_SECRET_ID")?,
+            secret_key: SecretString::from(required_var("TENCENT_SECRET_KEY")?),
+            sdk_app_id: required_var("TENCENT_SMS_SDK_APP_ID")?,
+            sign_name: required_var("TENCENT_SMS_SIGN_NAME")?,
+            template_id: required_var("TENCENT_SMS_TEMPLATE_ID")?,
+            region: var("TENCENT_SMS_REGION")?.unwrap_or_else(|| "ap-guangzhou".to_owned()),
+            endpoint: var_with(
+                "TENCENT_SMS_ENDPOINT",
+                "https://sms.tencentcloudapi.com".to_owned(),
+                |raw| {
+                    if raw.starts_with("https://") || raw.starts_with("http://") {
+                        Ok(raw.trim_end_matches('/').to_owned())
+                    } else {
+                        Err(format!("must be an http:// or https:// URL, got {raw:?}"))
+                    }
+                },
+            )?,
+            connect_timeout: Duration::from_millis(var_parsed(
+                "TENCENT_SMS_CONNECT_TIMEOUT_MS",
+                3_000,
+            )?),
+            timeout: Duration::from_millis(var_parsed("TENCENT_SMS_TIMEOUT_MS", 10_000)?),
+        })
+    }
+}
+
+fn seconds(key: &'static str, default: u64) -> Result<Duration, ConfigError> {
+    let secs = var_parsed(key, default)?;
+    if secs == 0 {
+        return Err(ConfigError::new(key, "must be at least 1"));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+fn seconds_or_zero(key: &'static str, default: u64) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_secs(var_parsed(key, default)?))
+}
+
+fn limit(key: &'static str, default: &str) -> Result<Option<RateLimit>, ConfigError> {
+    let raw = var(key)?.unwrap_or_else(|| default.to_owned());
+    RateLimit::parse(&raw).map_err(|problem| ConfigError::new(key, problem))
+}
+
+fn allowed_regions(default_region: Region) -> Result<Option<Vec<Region>>, ConfigError> {
+    const KEY: &str = "SMS_ALLOWED_REGIONS";
+    let items = list(KEY)?;
+    if items.is_empty() {
+        return Ok(Some(vec![default_region]));
+    }
+    if items.iter().any(|item| item == "*") {
+        return Ok(None);
+    }
+    items
+        .iter()
+        .map(|item| Region::parse(item))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+        .map_err(|problem| ConfigError::new(KEY, problem))
+}
+
+fn test_numbers(
+    default_region: Region,
+    code_length: usize,
+) -> Result<HashMap<Mobile, SmsCode>, ConfigError> {
+    const KEY: &str = "SMS_TEST_NUMBERS";
+    let mut numbers = HashMap::new();
+    for item in list(KEY)? {
+        let (mobile, code) = item
+            .split_once('=')
+            .ok_or_else(|| ConfigError::new(KEY, format!("expected MOBILE=CODE, got {item:?}")))?;
+        let mobile = Mobile::parse(mobile.trim(), default_region)
+            .map_err(|_| ConfigError::new(KEY, format!("{mobile:?} is not a valid mobile")))?;
+        let code = SmsCode::parse(code.trim(), code_length).map_err(|_| {
+            ConfigError::new(
+                KEY,
+                format!("the code of {mobile} must be {code_length} digits"),
+            )
+        })?;
+        numbers.insert(mobile, code);
+    }
+    Ok(numbers)
+}
+
+fn parse_cidr(raw: &str) -> Result<IpNet, String> {
+    raw.parse::<IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{raw:?} is not an IP address or CIDR"))
+}

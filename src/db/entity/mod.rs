@@ -1,0 +1,5 @@
+//! SeaORM entities, one per table.
+
+pub mod refresh_tokens;
+pub mod sms_messages;
+pub mod users;

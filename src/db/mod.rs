@@ -1,0 +1,51 @@
+//! Persistence: the connection, the SeaORM entities (internal, never exposed
+//! to GraphQL) and one module of queries per table.
+
+pub mod entity;
+pub mod refresh_tokens;
+pub mod sms_messages;
+pub mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+
+/// Observes every SQL statement the app runs (tests count SELECTs with it).
+pub type SqlObserver = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Connects to PostgreSQL or SQLite. Timeouts are short so that a database
+/// outage becomes `SERVICE_UNAVAILABLE` quickly instead of a hanging request.
+pub async fn connect(
+    url: &str,
+    observer: Option<SqlObserver>,
+) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    let max = if url.starts_with("sqlite") { 4 } else { 16 };
+    options
+        .max_connections(max)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(3))
+        .acquire_timeout(Duration::from_secs(3))
+        .sqlx_logging(false);
+    let mut db = Database::connect(options).await?;
+    if url.starts_with("sqlite") {
+        // Concurrent writers wait for the lock instead of failing with SQLITE_BUSY.
+        use sea_orm::ConnectionTrait;
+        db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+        db.execute_unprepared("PRAGMA busy_timeout=5000").await?;
+    }
+    if let Some(observer) = observer {
+        db.set_metric_callback(move |info| observer(&info.statement.sql));
+    }
+    Ok(db)
+}
+
+/// The name of the unique index an insert or update violated, if that is why it failed.
+/// PostgreSQL names the index; SQLite names the column (`users.mobile`) or the index.
+pub fn unique_violation(err: &DbErr) -> Option<String> {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(detail)) => Some(detail),
+        _ => None,
+    }
+}

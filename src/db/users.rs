@@ -1,0 +1,133 @@
+//! Queries on `users`. Lookups by username and email ignore case, matching
+//! the `lower(...)` unique indexes.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    Set,
+};
+
+use super::entity::users::{self, Column, Entity as Users};
+use crate::domain::{Email, Mobile, UserId, Username};
+use crate::error::{AppError, AppResult};
+
+pub use users::Model as UserRow;
+
+pub struct NewUser<'a> {
+    pub id: UserId,
+    pub username: &'a Username,
+    pub mobile: &'a Mobile,
+    pub email: Option<&'a Email>,
+    pub password_hash: String,
+    pub now: DateTime<Utc>,
+}
+
+/// Every user whose id is in `ids`, in one SELECT.
+pub async fn find_by_ids(db: &DatabaseConnection, ids: &[UserId]) -> AppResult<Vec<UserRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(Users::find()
+        .filter(Column::Id.is_in(ids.iter().map(UserId::as_uuid)))
+        .all(db)
+        .await?)
+}
+
+pub async fn find_by_mobile(
+    db: &DatabaseConnection,
+    mobile: &Mobile,
+) -> AppResult<Option<UserRow>> {
+    Ok(Users::find()
+        .filter(Column::Mobile.eq(mobile.as_str()))
+        .one(db)
+        .await?)
+}
+
+pub async fn find_by_username(
+    db: &DatabaseConnection,
+    username: &Username,
+) -> AppResult<Option<UserRow>> {
+    Ok(Users::find()
+        .filter(
+            Expr::expr(Func::lower(Expr::col(Column::Username)))
+                .eq(username.as_str().to_lowercase()),
+        )
+        .one(db)
+        .await?)
+}
+
+pub async fn find_by_email(db: &DatabaseConnection, email: &Email) -> AppResult<Option<UserRow>> {
+    Ok(Users::find()
+        .filter(Expr::expr(Func::lower(Expr::col(Column::Email))).eq(email.as_str().to_lowercase()))
+        .one(db)
+        .await?)
+}
+
+pub async fn mobile_exists(db: &DatabaseConnection, mobile: &Mobile) -> AppResult<bool> {
+    Ok(Users::find()
+        .filter(Column::Mobile.eq(mobile.as_str()))
+        .count(db)
+        .await?
+        > 0)
+}
+
+pub async fn username_exists(db: &DatabaseConnection, username: &Username) -> AppResult<bool> {
+    Ok(find_by_username(db, username).await?.is_some())
+}
+
+/// Inserts a user. The unique indexes have the last word: losing a race is
+/// `MOBILE_TAKEN`, `USERNAME_TAKEN` or `EMAIL_TAKEN`, never an internal error.
+pub async fn insert(db: &DatabaseConnection, new: NewUser<'_>) -> AppResult<UserRow> {
+    let row = users::ActiveModel {
+        id: Set(new.id.as_uuid()),
+        username: Set(new.username.as_str().to_owned()),
+        mobile: Set(new.mobile.as_str().to_owned()),
+        email: Set(new.email.map(|e| e.as_str().to_owned())),
+        password_hash: Set(new.password_hash),
+        is_active: Set(true),
+        token_version: Set(0),
+        created_at: Set(new.now),
+        updated_at: Set(new.now),
+        last_login_at: Set(None),
+    };
+    row.insert(db)
+        .await
+        .map_err(|err| match super::unique_violation(&err) {
+            Some(index) if index.contains("mobile") => AppError::MobileTaken,
+            Some(index) if index.contains("username") => AppError::UsernameTaken,
+            Some(index) if index.contains("email") => AppError::EmailTaken,
+            _ => AppError::from(err),
+        })
+}
+
+pub async fn touch_last_login(
+    db: &DatabaseConnection,
+    id: UserId,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    Users::update_many()
+        .col_expr(Column::LastLoginAt, Expr::value(now))
+        .filter(Column::Id.eq(id.as_uuid()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Sets a new password hash and bumps the token version, so every access
+/// token issued before it is rejected.
+pub async fn set_password(
+    db: &DatabaseConnection,
+    id: UserId,
+    password_hash: String,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    Users::update_many()
+        .col_expr(Column::PasswordHash, Expr::value(password_hash))
+        .col_expr(Column::TokenVersion, Expr::col(Column::TokenVersion).add(1))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id.as_uuid()))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! Domain types that parse, not validate: a value of one of these types is
+//! known to be well-formed, so services never see raw strings.
+
+mod email;
+mod mobile;
+mod password;
+mod sms_code;
+mod user_id;
+mod username;
+
+pub use email::Email;
+pub use mobile::{Mobile, Region};
+pub use password::Password;
+pub use sms_code::{SmsCode, SmsPurpose};
+pub use user_id::UserId;
+pub use username::Username;
+
+/// Why an input was refused; `field` is the GraphQL argument it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidInput {
+    pub field: &'static str,
+    pub reason: &'static str,
+}
+
+impl InvalidInput {
+    pub const fn new(field: &'static str, reason: &'static str) -> Self {
+        Self { field, reason }
+    }
+}

@@ -1,0 +1,168 @@
+//! `AppError`: the catalogue of everything that can go wrong in a request,
+//! one variant per `extensions.code` of the contract. Services return it;
+//! `graphql::errors` turns it into a GraphQL error in a single `match`.
+//!
+//! `AppError` deliberately does not implement `Display`: async-graphql has a
+//! blanket `From<T: Display>` that would silently drop the error code, and
+//! without `Display` our own `From<AppError>` is the only conversion there is.
+
+use std::time::Duration;
+
+use crate::domain::InvalidInput;
+
+pub type AppResult<T, E = AppError> = std::result::Result<T, E>;
+
+pub enum AppError {
+    BadUserInput(InvalidInput),
+    Unauthenticated,
+    Forbidden,
+    InvalidCredentials,
+    InvalidCode {
+        attempts_left: Option<u32>,
+    },
+    TooManyAttempts,
+    RateLimited {
+        retry_after: Duration,
+        provider_code: Option<String>,
+    },
+    MobileTaken,
+    UsernameTaken,
+    EmailTaken,
+    UserNotFound,
+    RegionNotAllowed,
+    InvalidRefreshToken,
+    SmsDeliveryFailed {
+        provider_code: String,
+    },
+    /// A dependency (database, code store, SMS provider) did not answer.
+    ServiceUnavailable {
+        dependency: &'static str,
+        cause: anyhow::Error,
+    },
+    /// Anything else: logged with its cause, shown to the client as a fixed text.
+    Internal(anyhow::Error),
+}
+
+impl AppError {
+    pub fn rate_limited(retry_after: Duration) -> Self {
+        Self::RateLimited {
+            retry_after,
+            provider_code: None,
+        }
+    }
+
+    pub fn unavailable(dependency: &'static str, cause: impl Into<anyhow::Error>) -> Self {
+        Self::ServiceUnavailable {
+            dependency,
+            cause: cause.into(),
+        }
+    }
+
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    /// The contract's `extensions.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadUserInput(_) => "BAD_USER_INPUT",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::InvalidCredentials => "INVALID_CREDENTIALS",
+            Self::InvalidCode { .. } => "INVALID_CODE",
+            Self::TooManyAttempts => "TOO_MANY_ATTEMPTS",
+            Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::MobileTaken => "MOBILE_TAKEN",
+            Self::UsernameTaken => "USERNAME_TAKEN",
+            Self::EmailTaken => "EMAIL_TAKEN",
+            Self::UserNotFound => "USER_NOT_FOUND",
+            Self::RegionNotAllowed => "REGION_NOT_ALLOWED",
+            Self::InvalidRefreshToken => "INVALID_REFRESH_TOKEN",
+            Self::SmsDeliveryFailed { .. } => "SMS_DELIVERY_FAILED",
+            Self::ServiceUnavailable { .. } => "SERVICE_UNAVAILABLE",
+            Self::Internal(_) => "INTERNAL_SERVER_ERROR",
+        }
+    }
+
+    /// The message a client sees. Never includes causes, provider texts or secrets.
+    pub fn message(&self) -> String {
+        match self {
+            Self::BadUserInput(invalid) => format!("{} {}", invalid.field, invalid.reason),
+            Self::Unauthenticated => "a valid access token is required".into(),
+            Self::Forbidden => "this field belongs to another user".into(),
+            Self::InvalidCredentials => "wrong account or password".into(),
+            Self::InvalidCode { .. } => "the code is wrong, expired or already used".into(),
+            Self::TooManyAttempts => "too many wrong codes: request a new one".into(),
+            Self::RateLimited { retry_after, .. } => {
+                format!(
+                    "too many requests: try again in {} s",
+                    retry_after_secs(*retry_after)
+                )
+            }
+            Self::MobileTaken => "this mobile is already registered".into(),
+            Self::UsernameTaken => "this username is taken".into(),
+            Self::EmailTaken => "this email is already registered".into(),
+            Self::UserNotFound => "no user is registered with this mobile".into(),
+            Self::RegionNotAllowed => "codes cannot be sent to this region".into(),
+            Self::InvalidRefreshToken => "the refresh token is invalid or expired".into(),
+            Self::SmsDeliveryFailed { .. } => "the SMS could not be sent".into(),
+            Self::ServiceUnavailable { .. } => "the service is temporarily unavailable".into(),
+            Self::Internal(_) => "internal server error".into(),
+        }
+    }
+}
+
+/// Whole seconds, rounded up, at least 1: a client that waits this long is let through.
+pub fn retry_after_secs(retry_after: Duration) -> u64 {
+    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    secs.max(1)
+}
+
+impl std::fmt::Debug for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ServiceUnavailable { dependency, cause } => {
+                write!(f, "SERVICE_UNAVAILABLE ({dependency}): {cause:#}")
+            }
+            Self::Internal(cause) => write!(f, "INTERNAL_SERVER_ERROR: {cause:#}"),
+            other => write!(f, "{}: {}", other.code(), other.message()),
+        }
+    }
+}
+
+impl From<InvalidInput> for AppError {
+    fn from(invalid: InvalidInput) -> Self {
+        Self::BadUserInput(invalid)
+    }
+}
+
+impl From<sea_orm::DbErr> for AppError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        use sea_orm::DbErr;
+        match err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::unavailable("database", err),
+            DbErr::Exec(_) | DbErr::Query(_) if is_connection_failure(&err) => {
+                Self::unavailable("database", err)
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+/// An I/O or pool failure reported through a query rather than at connect.
+fn is_connection_failure(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
+            e.as_ref(),
+            sqlx_error::Error::Io(_)
+                | sqlx_error::Error::PoolTimedOut
+                | sqlx_error::Error::PoolClosed
+                | sqlx_error::Error::Tls(_)
+                | sqlx_error::Error::Protocol(_)
+        ),
+        _ => false,
+    }
+}
+
+use sea_orm::sqlx as sqlx_error;

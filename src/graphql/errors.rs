@@ -1,0 +1,51 @@
+//! The only place where an `AppError` becomes a GraphQL error: the contract's
+//! `extensions.code`, plus its extras (`field`, `retryAfter`, `attemptsLeft`,
+//! `providerCode`). Internal causes are logged here and never sent.
+
+use async_graphql::ErrorExtensionValues;
+
+use crate::error::{AppError, retry_after_secs};
+
+impl From<AppError> for async_graphql::Error {
+    fn from(error: AppError) -> Self {
+        match &error {
+            AppError::Internal(_) => tracing::error!(error = ?error, "internal error"),
+            AppError::ServiceUnavailable { .. } => {
+                tracing::warn!(error = ?error, "dependency unavailable")
+            }
+            _ => tracing::debug!(error = ?error, "request refused"),
+        }
+        let mut extensions = ErrorExtensionValues::default();
+        extensions.set("code", error.code());
+        match &error {
+            AppError::BadUserInput(invalid) => extensions.set("field", invalid.field),
+            AppError::InvalidCode {
+                attempts_left: Some(left),
+            } => extensions.set("attemptsLeft", *left),
+            AppError::RateLimited {
+                retry_after,
+                provider_code,
+            } => {
+                extensions.set("retryAfter", retry_after_secs(*retry_after));
+                if let Some(code) = provider_code {
+                    extensions.set("providerCode", code.as_str());
+                }
+            }
+            AppError::SmsDeliveryFailed { provider_code } => {
+                extensions.set("providerCode", provider_code.as_str())
+            }
+            _ => {}
+        }
+        async_graphql::Error {
+            message: error.message(),
+            source: None,
+            extensions: Some(extensions),
+        }
+    }
+}
+
+impl From<crate::domain::InvalidInput> for async_graphql::Error {
+    fn from(invalid: crate::domain::InvalidInput) -> Self {
+        AppError::BadUserInput(invalid).into()
+    }
+}

@@ -1,0 +1,51 @@
+//! The GraphQL API of the contract (§2): schema, resolvers, loaders, guards
+//! and the single mapping from `AppError` to GraphQL errors. The transport
+//! (`http`) only adds per-request data and runs it.
+
+mod context;
+mod errors;
+mod extensions;
+mod guards;
+mod loaders;
+mod mutation;
+mod query;
+mod types;
+
+use std::sync::Arc;
+
+use async_graphql::extensions::apollo_persisted_queries::{
+    ApolloPersistedQueries, LruCacheStorage,
+};
+use async_graphql::{EmptySubscription, SDLExportOptions, Schema};
+
+pub use context::{Bearer, GetRequest};
+pub use extensions::error_code;
+pub use loaders::new_user_loader;
+use mutation::Mutation;
+use query::Query;
+
+use crate::config::GraphqlConfig;
+use crate::state::AppState;
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Builds the schema with the configured limits and the shared state.
+pub fn build_schema(state: Arc<AppState>, limits: &GraphqlConfig) -> AppSchema {
+    let mut builder = Schema::build(Query, Mutation, EmptySubscription)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .extension(extensions::ErrorCodes)
+        .extension(ApolloPersistedQueries::new(LruCacheStorage::new(1024)))
+        .data(state);
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
+}
+
+/// The SDL of the schema, sorted so that `schema.graphql` diffs stay readable.
+pub fn sdl() -> String {
+    Schema::build(Query, Mutation, EmptySubscription)
+        .finish()
+        .sdl_with_options(SDLExportOptions::new().sorted_fields())
+}

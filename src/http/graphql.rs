@@ -1,0 +1,264 @@
+use std::net::SocketAddr;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse};
+use chrono::Utc;
+
+use super::HttpState;
+use super::client_ip::client_ip;
+use crate::graphql::{Bearer, GetRequest, error_code, new_user_loader};
+use crate::state::RequestMeta;
+
+/// Codes of errors that mean the request could not be executed at all.
+const REQUEST_ERROR_CODES: [&str; 4] = [
+    "BAD_REQUEST",
+    "GRAPHQL_PARSE_FAILED",
+    "GRAPHQL_VALIDATION_FAILED",
+    "PERSISTED_QUERY_NOT_FOUND",
+];
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+/// `POST /graphql`: one operation or a batch, as JSON.
+pub async fn post(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    let batch = match parse_body(&headers, &body, state.app.config.graphql.max_batch) {
+        Ok(batch) => batch,
+        Err(message) => return bad_request(&headers, StatusCode::BAD_REQUEST, message),
+    };
+    let batch = match batch {
+        BatchRequest::Single(request) => {
+            BatchRequest::Single(with_request_data(&state, peer, &headers, request))
+        }
+        BatchRequest::Batch(requests) => BatchRequest::Batch(
+            requests
+                .into_iter()
+                .map(|request| with_request_data(&state, peer, &headers, request))
+                .collect(),
+        ),
+    };
+    respond(&headers, state.schema.execute_batch(batch).await)
+}
+
+/// `GET /graphql`: a query in the URL (never a mutation), or GraphiQL for a browser.
+pub async fn get(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> axum::response::Response {
+    let query_string = uri.query().unwrap_or_default();
+    let has_operation = query_string
+        .split('&')
+        .any(|pair| pair.starts_with("query=") || pair.starts_with("extensions="));
+    if !has_operation {
+        return graphiql(state.app.config.graphql.introspection).into_response();
+    }
+    let request = match async_graphql::http::parse_query_string(query_string) {
+        Ok(request) => request,
+        Err(_) => {
+            return bad_request(
+                &headers,
+                StatusCode::BAD_REQUEST,
+                "malformed GraphQL GET request",
+            );
+        }
+    };
+    let request = with_request_data(&state, peer, &headers, request).data(GetRequest);
+    let response = state.schema.execute(request).await;
+    let method_not_allowed = response
+        .errors
+        .iter()
+        .any(|e| e.message.starts_with("mutations are not allowed over GET"));
+    let mut http = respond(&headers, BatchResponse::Single(response));
+    if method_not_allowed {
+        *http.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        http.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    http
+}
+
+fn graphiql(introspection: bool) -> Html<String> {
+    let title = if introspection {
+        "smsauth GraphiQL"
+    } else {
+        "smsauth GraphiQL (introspection is off: GRAPHQL_INTROSPECTION=false, so no schema docs)"
+    };
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .title(title)
+            .finish(),
+    )
+}
+
+fn parse_body(
+    headers: &HeaderMap,
+    body: &[u8],
+    max_batch: usize,
+) -> Result<BatchRequest, &'static str> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("application/json")
+    {
+        return Err("the body must be JSON (Content-Type: application/json)");
+    }
+    let batch: BatchRequest =
+        serde_json::from_slice(body).map_err(|_| "the body is not a GraphQL request in JSON")?;
+    let requests: Vec<&Request> = match &batch {
+        BatchRequest::Single(request) => vec![request],
+        BatchRequest::Batch(requests) => requests.iter().collect(),
+    };
+    if requests.is_empty() {
+        return Err("the batch is empty");
+    }
+    if requests.len() > max_batch {
+        return Err("the batch has more operations than allowed");
+    }
+    if requests
+        .iter()
+        .any(|r| r.query.trim().is_empty() && !r.extensions.contains_key("persistedQuery"))
+    {
+        return Err("the request has no query");
+    }
+    Ok(batch)
+}
+
+/// Adds who is asking: client IP, user agent, bearer token, a fresh loader.
+fn with_request_data(
+    state: &HttpState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    request: Request,
+) -> Request {
+    let meta = RequestMeta {
+        client_ip: client_ip(peer, headers, &state.app.config.http.trusted_proxies),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
+    request
+        .data(meta)
+        .data(bearer(state, headers))
+        .data(new_user_loader(state.app.db.clone()))
+}
+
+fn bearer(state: &HttpState, headers: &HeaderMap) -> Bearer {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Bearer::Missing;
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    match token.and_then(|token| state.app.jwt.verify(token, Utc::now())) {
+        Some(claims) => Bearer::Valid(claims),
+        None => Bearer::Invalid,
+    }
+}
+
+/// Every error leaves with a code: request-level ones without one get
+/// `BAD_REQUEST`, field errors without one `INTERNAL_SERVER_ERROR`.
+fn ensure_codes(response: &mut Response) {
+    let request_level = response.data == async_graphql::Value::Null;
+    for error in &mut response.errors {
+        if error_code(error).is_none() {
+            let code = if request_level {
+                "BAD_REQUEST"
+            } else {
+                "INTERNAL_SERVER_ERROR"
+            };
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("code", code);
+        }
+    }
+}
+
+fn is_request_error(response: &Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response
+            .errors
+            .iter()
+            .all(|e| error_code(e).is_some_and(|code| REQUEST_ERROR_CODES.contains(&code.as_str())))
+}
+
+fn wants_graphql_response_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains(GRAPHQL_RESPONSE_JSON))
+}
+
+/// Field errors always come with 200. A request that could not run at all
+/// gets 400 only for clients that accept `application/graphql-response+json`
+/// (GraphQL over HTTP); `application/json` clients get 200, as they expect.
+fn respond(headers: &HeaderMap, mut batch: BatchResponse) -> axum::response::Response {
+    let modern = wants_graphql_response_json(headers);
+    let status = match &mut batch {
+        BatchResponse::Single(response) => {
+            ensure_codes(response);
+            if modern && is_request_error(response) {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            }
+        }
+        BatchResponse::Batch(responses) => {
+            responses.iter_mut().for_each(ensure_codes);
+            StatusCode::OK
+        }
+    };
+    json_response(modern, status, &batch)
+}
+
+fn bad_request(headers: &HeaderMap, status: StatusCode, message: &str) -> axum::response::Response {
+    let mut error = ServerError::new(message, None);
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", "BAD_REQUEST");
+    let response = Response::from_errors(vec![error]);
+    json_response(
+        wants_graphql_response_json(headers),
+        status,
+        &BatchResponse::Single(response),
+    )
+}
+
+fn json_response(
+    modern: bool,
+    status: StatusCode,
+    body: &BatchResponse,
+) -> axum::response::Response {
+    let content_type = if modern {
+        GRAPHQL_RESPONSE_JSON
+    } else {
+        "application/json"
+    };
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (status, [(header::CONTENT_TYPE, content_type)], bytes).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not serialize a GraphQL response");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The service layer: what each operation does, independent of GraphQL.
+//! Resolvers parse their arguments into domain types and call one function here.
+
+pub mod accounts;
+pub mod limits;
+pub mod sessions;
+pub mod sms_codes;

@@ -1,0 +1,154 @@
+//! Sessions: signing in (an access token plus a refresh token that starts a
+//! family), rotating refresh tokens, reuse detection and logout.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::TransactionTrait;
+use uuid::Uuid;
+
+use crate::auth::{PlainRefreshToken, hash_refresh_token};
+use crate::db;
+use crate::db::refresh_tokens::NewRefreshToken;
+use crate::db::users::UserRow;
+use crate::domain::UserId;
+use crate::error::{AppError, AppResult};
+use crate::state::{AppState, RequestMeta};
+
+/// A signed-in user: what `AuthPayload` shows.
+pub struct SignedIn {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub refresh_token: PlainRefreshToken,
+    pub user: UserRow,
+}
+
+/// Starts a new session family for `user`.
+pub async fn sign_in(
+    state: &AppState,
+    meta: &RequestMeta,
+    user: UserRow,
+    now: DateTime<Utc>,
+) -> AppResult<SignedIn> {
+    let refresh_token = PlainRefreshToken::generate();
+    db::refresh_tokens::insert(
+        &state.db,
+        new_refresh_row(state, meta, &user, Uuid::now_v7(), &refresh_token, now),
+    )
+    .await?;
+    finish_sign_in(state, user, refresh_token, now)
+}
+
+fn new_refresh_row<'a>(
+    state: &AppState,
+    meta: &'a RequestMeta,
+    user: &UserRow,
+    family_id: Uuid,
+    token: &PlainRefreshToken,
+    now: DateTime<Utc>,
+) -> NewRefreshToken<'a> {
+    let ttl = chrono::Duration::from_std(state.config.jwt.refresh_ttl)
+        .unwrap_or(chrono::Duration::days(30));
+    NewRefreshToken {
+        user_id: UserId::from(user.id),
+        family_id,
+        token_hash: token.hashed(),
+        now,
+        expires_at: now + ttl,
+        user_agent: meta.user_agent.as_deref(),
+        ip: Some(meta.client_ip.to_string()),
+    }
+}
+
+fn finish_sign_in(
+    state: &AppState,
+    user: UserRow,
+    refresh_token: PlainRefreshToken,
+    now: DateTime<Utc>,
+) -> AppResult<SignedIn> {
+    let access_token = state
+        .jwt
+        .issue(UserId::from(user.id), user.token_version, now)
+        .map_err(AppError::internal)?;
+    Ok(SignedIn {
+        access_token,
+        expires_in: state.jwt.ttl_secs(),
+        refresh_token,
+        user,
+    })
+}
+
+/// Exchanges a live refresh token for a new pair. A token that was already
+/// used is a stolen or replayed token: its whole family is revoked.
+pub async fn refresh(
+    state: &AppState,
+    meta: &RequestMeta,
+    presented: &str,
+    now: DateTime<Utc>,
+) -> AppResult<SignedIn> {
+    let Some(row) =
+        db::refresh_tokens::find_by_hash(&state.db, &hash_refresh_token(presented)).await?
+    else {
+        return Err(AppError::InvalidRefreshToken);
+    };
+    if row.revoked_at.is_some() || row.expires_at <= now {
+        return Err(AppError::InvalidRefreshToken);
+    }
+    if row.used_at.is_some() {
+        tracing::warn!(family = %row.family_id, "a retired refresh token was reused: revoking its family");
+        db::refresh_tokens::revoke_family(&state.db, row.family_id, now).await?;
+        return Err(AppError::InvalidRefreshToken);
+    }
+    let user = db::users::find_by_ids(&state.db, &[UserId::from(row.user_id)])
+        .await?
+        .into_iter()
+        .find(|user| user.is_active)
+        .ok_or(AppError::InvalidRefreshToken)?;
+
+    let successor = PlainRefreshToken::generate();
+    let txn = state.db.begin().await?;
+    // Of concurrent refreshes with one token, only one changes the row; the
+    // others lose the race and fail without revoking (they were not replays).
+    if !db::refresh_tokens::retire(&txn, row.id, now).await? {
+        txn.rollback().await?;
+        return Err(AppError::InvalidRefreshToken);
+    }
+    db::refresh_tokens::insert(
+        &txn,
+        new_refresh_row(state, meta, &user, row.family_id, &successor, now),
+    )
+    .await?;
+    txn.commit().await?;
+    finish_sign_in(state, user, successor, now)
+}
+
+/// Ends the token's whole family. Unknown or dead tokens are fine too: logout
+/// always succeeds and reveals nothing.
+pub async fn logout(state: &AppState, presented: &str, now: DateTime<Utc>) -> AppResult<()> {
+    if let Some(row) =
+        db::refresh_tokens::find_by_hash(&state.db, &hash_refresh_token(presented)).await?
+    {
+        db::refresh_tokens::revoke_family(&state.db, row.family_id, now).await?;
+    }
+    Ok(())
+}
+
+/// Ends every session of a user (after a password reset).
+pub async fn end_all_sessions(state: &AppState, user: UserId, now: DateTime<Utc>) -> AppResult<()> {
+    db::refresh_tokens::revoke_all_for_user(&state.db, user, now).await
+}
+
+/// Deletes refresh tokens that expired more than a day ago, every hour, so the
+/// table does not grow without bound. Runs until the process stops.
+pub async fn prune_expired_forever(state: std::sync::Arc<AppState>) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        let cutoff = Utc::now() - chrono::Duration::days(1);
+        match db::refresh_tokens::delete_expired(&state.db, cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "pruned expired refresh tokens"),
+            Err(e) => tracing::warn!(error = ?e, "could not prune expired refresh tokens"),
+        }
+    }
+}

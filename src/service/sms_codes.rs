@@ -1,0 +1,218 @@
+//! The code lifecycle: sending a code (`sendSmsCode`) and consuming one
+//! (the SMS sign-in, registration and reset operations). Contract §2,
+//! "Behaviour" and "Details".
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::limits::{check, hit, record_failure, store_unavailable};
+use crate::codes::{IssueOutcome, IssueRequest, VerifyOutcome};
+use crate::db;
+use crate::db::sms_messages::SmsAuditRow;
+use crate::domain::{InvalidInput, Mobile, SmsCode, SmsPurpose};
+use crate::error::{AppError, AppResult};
+use crate::limits::LimitedAction;
+use crate::sms::{OutgoingSms, SmsError};
+use crate::state::{AppState, RequestMeta};
+
+/// What the app is told after a send.
+#[derive(Clone, Debug)]
+pub struct SmsTicket {
+    pub mobile: Mobile,
+    pub expires_in: Duration,
+    pub resend_in: Duration,
+}
+
+/// The provider name in the audit trail for `SMS_TEST_NUMBERS`.
+const TEST_PROVIDER: &str = "test";
+
+/// The template's "valid for N minutes": the TTL in minutes, rounded up, at least 1.
+pub fn template_minutes(ttl: Duration) -> u64 {
+    ttl.as_secs().div_ceil(60).max(1)
+}
+
+/// Sends a fresh code for `purpose`. In order: region allowlist, purpose
+/// against the users table, per-IP limit, then (atomically) the cooldown, the
+/// per-mobile cap and storing the code, and only then the provider call.
+#[tracing::instrument(name = "send sms code", skip_all, fields(mobile = %mobile.masked(), purpose = purpose.as_str()))]
+pub async fn send_code(
+    state: &AppState,
+    meta: &RequestMeta,
+    mobile: Mobile,
+    purpose: SmsPurpose,
+) -> AppResult<SmsTicket> {
+    let config = &state.config.sms;
+    if let Some(allowed) = &config.allowed_regions
+        && !mobile
+            .region()
+            .is_some_and(|region| allowed.contains(&region))
+    {
+        return Err(AppError::RegionNotAllowed);
+    }
+
+    let registered = db::users::mobile_exists(&state.db, &mobile).await?;
+    match (purpose, registered) {
+        (SmsPurpose::Register, true) => return Err(AppError::MobileTaken),
+        (SmsPurpose::Login | SmsPurpose::ResetPassword, false) => {
+            return Err(AppError::UserNotFound);
+        }
+        _ => {}
+    }
+
+    hit(
+        state,
+        LimitedAction::SendPerIp,
+        &meta.client_ip.to_string(),
+        state.config.limits.send_per_ip,
+    )
+    .await?;
+
+    let test_code = config.test_numbers.get(&mobile);
+    let code = test_code
+        .cloned()
+        .unwrap_or_else(|| SmsCode::generate(config.code_length));
+    let code_hash = state.code_hasher.hash(&mobile, purpose, &code);
+    let outcome = state
+        .codes
+        .issue(IssueRequest {
+            mobile: &mobile,
+            purpose,
+            code_hash: &code_hash,
+            ttl: config.code_ttl,
+            max_attempts: config.max_attempts,
+            cooldown: config.resend_cooldown,
+            per_mobile: state.config.limits.send_per_mobile,
+            exempt_from_mobile_limits: test_code.is_some(),
+        })
+        .await
+        .map_err(store_unavailable)?;
+    if let IssueOutcome::Refused { retry_after } = outcome {
+        return Err(AppError::rate_limited(retry_after));
+    }
+
+    let ticket = SmsTicket {
+        mobile: mobile.clone(),
+        expires_in: config.code_ttl,
+        resend_in: if test_code.is_some() {
+            Duration::ZERO
+        } else {
+            config.resend_cooldown
+        },
+    };
+    let audit_id = uuid::Uuid::now_v7();
+    let mut audit = SmsAuditRow {
+        id: audit_id,
+        mobile: &mobile,
+        purpose,
+        provider: TEST_PROVIDER,
+        sent: true,
+        provider_request_id: None,
+        serial_no: None,
+        fee: None,
+        error_code: None,
+        now: Utc::now(),
+    };
+    if test_code.is_some() {
+        write_audit(state, audit).await;
+        return Ok(ticket);
+    }
+
+    audit.provider = state.sms.name();
+    let session_context = audit_id.to_string();
+    let sent = state
+        .sms
+        .send(&OutgoingSms {
+            mobile: &mobile,
+            purpose,
+            code: &code,
+            ttl_minutes: template_minutes(config.code_ttl),
+            session_context: &session_context,
+        })
+        .await;
+    match sent {
+        Ok(receipt) => {
+            audit.provider_request_id = receipt.request_id;
+            audit.serial_no = receipt.serial_no;
+            audit.fee = receipt.fee;
+            write_audit(state, audit).await;
+            Ok(ticket)
+        }
+        Err(error) => {
+            // The code was never delivered (or we cannot know): it must not stay valid.
+            // The cooldown and the counts stay, so a failing provider is not hammered.
+            if let Err(e) = state.codes.withdraw(&mobile, purpose, &code_hash).await {
+                tracing::error!(error = %e, "could not withdraw the code of a failed send");
+            }
+            audit.sent = false;
+            audit.error_code = Some(error.audit_code());
+            write_audit(state, audit).await;
+            Err(delivery_error(error))
+        }
+    }
+}
+
+/// The audit row is a record, not part of the answer: a failure to write it is
+/// logged, and the send's own outcome stands.
+async fn write_audit(state: &AppState, row: SmsAuditRow<'_>) {
+    if let Err(e) = db::sms_messages::record(&state.db, row).await {
+        tracing::error!(error = ?e, "could not write the SMS audit row");
+    }
+}
+
+fn delivery_error(error: SmsError) -> AppError {
+    match error {
+        SmsError::RateLimited {
+            provider_code,
+            retry_after,
+        } => AppError::RateLimited {
+            retry_after,
+            provider_code: Some(provider_code),
+        },
+        SmsError::InvalidNumber { .. } => {
+            AppError::BadUserInput(InvalidInput::new("mobile", "cannot receive SMS"))
+        }
+        SmsError::Rejected { provider_code } => AppError::SmsDeliveryFailed { provider_code },
+        SmsError::Unavailable { cause } => AppError::unavailable("sms provider", cause),
+    }
+}
+
+/// Checks a code and consumes it when right. Every failure, whatever its
+/// cause, counts toward the client's `SMS_VERIFY_LIMIT_PER_IP`.
+pub async fn consume_code(
+    state: &AppState,
+    meta: &RequestMeta,
+    mobile: &Mobile,
+    purpose: SmsPurpose,
+    code: &SmsCode,
+) -> AppResult<()> {
+    let ip = meta.client_ip.to_string();
+    let limit = state.config.limits.verify_failures_per_ip;
+    check(state, LimitedAction::VerifyFailurePerIp, &ip, limit).await?;
+    let code_hash = state.code_hasher.hash(mobile, purpose, code);
+    let outcome = state
+        .codes
+        .verify(mobile, purpose, &code_hash)
+        .await
+        .map_err(store_unavailable)?;
+    let error = match outcome {
+        VerifyOutcome::Accepted => return Ok(()),
+        VerifyOutcome::Rejected { attempts_left } => AppError::InvalidCode { attempts_left },
+        VerifyOutcome::Exhausted => AppError::TooManyAttempts,
+    };
+    record_failure(state, LimitedAction::VerifyFailurePerIp, &ip, limit).await;
+    Err(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_minutes_round_up_and_are_at_least_one() {
+        assert_eq!(template_minutes(Duration::from_secs(300)), 5);
+        assert_eq!(template_minutes(Duration::from_secs(301)), 6);
+        assert_eq!(template_minutes(Duration::from_secs(59)), 1);
+        assert_eq!(template_minutes(Duration::from_secs(1)), 1);
+    }
+}

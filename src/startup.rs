@@ -1,0 +1,165 @@
+//! Building and running the application: connect, migrate, wire the state,
+//! bind (port 0 works, for tests) and serve until a shutdown signal.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use migration::{Migrator, MigratorTrait};
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+
+use crate::auth::{JwtKeys, PasswordHasher};
+use crate::codes::{CodeHasher, CodeStore, MemoryCodeStore, RedisCodeStore};
+use crate::config::{Config, SmsProviderKind};
+use crate::db::{self, SqlObserver};
+use crate::graphql::build_schema;
+use crate::http::{HttpState, router, shutdown_signal};
+use crate::service::sessions::prune_expired_forever;
+use crate::sms::{LogSmsProvider, SmsProvider};
+use crate::state::AppState;
+
+pub struct Application {
+    listener: TcpListener,
+    state: Arc<AppState>,
+    router: axum::Router,
+}
+
+/// Builds an [`Application`]; tests replace outside services through it.
+pub struct ApplicationBuilder {
+    config: Config,
+    sms: Option<Arc<dyn SmsProvider>>,
+    sql_observer: Option<SqlObserver>,
+}
+
+impl ApplicationBuilder {
+    /// Sends SMS through this provider instead of the configured one.
+    pub fn sms_provider(mut self, provider: Arc<dyn SmsProvider>) -> Self {
+        self.sms = Some(provider);
+        self
+    }
+
+    /// Calls `observer` with every SQL statement the app runs.
+    pub fn sql_observer(mut self, observer: SqlObserver) -> Self {
+        self.sql_observer = Some(observer);
+        self
+    }
+
+    pub async fn build(self) -> anyhow::Result<Application> {
+        let config = Arc::new(self.config);
+        // reqwest is built without a default TLS backend; use ring's.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+
+        let db = db::connect(config.database_url.expose_secret(), self.sql_observer)
+            .await
+            .context("connecting to the database (DATABASE_URL)")?;
+        if config.auto_migrate {
+            Migrator::up(&db, None)
+                .await
+                .context("applying migrations")?;
+        }
+
+        let codes: Arc<dyn CodeStore> = match &config.redis {
+            Some(redis) => Arc::new(
+                RedisCodeStore::connect(redis.url.expose_secret(), &redis.key_prefix)
+                    .context("REDIS_URL")?,
+            ),
+            None => {
+                tracing::warn!(
+                    "REDIS_URL is unset: codes and limits live in this process only; \
+                     run one instance, or set REDIS_URL"
+                );
+                Arc::new(MemoryCodeStore::new())
+            }
+        };
+
+        let secret: Vec<u8> = match &config.jwt.secret {
+            Some(secret) => secret.expose_secret().as_bytes().to_vec(),
+            None => {
+                tracing::warn!(
+                    "JWT_SECRET is unset: using a random key, so tokens and codes die \
+                     with this process and other instances cannot verify them"
+                );
+                let mut random = vec![0u8; 32];
+                rand::fill(random.as_mut_slice());
+                random
+            }
+        };
+        let ttl_secs = i64::try_from(config.jwt.access_ttl.as_secs()).unwrap_or(i64::MAX);
+        let jwt = JwtKeys::new(&secret, ttl_secs, &config.jwt.issuer, &config.jwt.audience);
+
+        let sms: Arc<dyn SmsProvider> = match self.sms {
+            Some(provider) => provider,
+            None => match config.sms.provider {
+                SmsProviderKind::Log => {
+                    tracing::warn!("SMS_PROVIDER=log: codes are written to this log, not sent");
+                    Arc::new(LogSmsProvider)
+                }
+                SmsProviderKind::Tencent => {
+                    anyhow::bail!("SMS_PROVIDER: tencent is not available in this build yet")
+                }
+            },
+        };
+
+        let state = Arc::new(AppState {
+            db,
+            codes,
+            sms,
+            jwt,
+            passwords: PasswordHasher::for_this_machine(),
+            code_hasher: CodeHasher::new(&secret),
+            config: config.clone(),
+        });
+        let schema = build_schema(state.clone(), &config.graphql);
+        let router = router(HttpState {
+            app: state.clone(),
+            schema,
+        });
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .with_context(|| format!("binding LISTEN_ADDR {}", config.listen_addr))?;
+        Ok(Application {
+            listener,
+            state,
+            router,
+        })
+    }
+}
+
+impl Application {
+    pub fn builder(config: Config) -> ApplicationBuilder {
+        ApplicationBuilder {
+            config,
+            sms: None,
+            sql_observer: None,
+        }
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then finishes requests in flight.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        tracing::info!(
+            addr = %self.listener.local_addr()?,
+            code_store = self.state.codes.kind(),
+            sms = self.state.sms.name(),
+            "smsauth listening; GraphiQL at /graphql"
+        );
+        let pruner = tokio::spawn(prune_expired_forever(self.state.clone()));
+        let served = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+        pruner.abort();
+        served.context("serving HTTP")
+    }
+}

@@ -1,0 +1,28 @@
+//! `AppState`: everything a request needs, built once at start and shared.
+//! Outside services sit behind `Arc<dyn Trait>`, so tests swap in their own.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::auth::{JwtKeys, PasswordHasher};
+use crate::codes::{CodeHasher, CodeStore};
+use crate::config::Config;
+use crate::sms::SmsProvider;
+
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: DatabaseConnection,
+    pub codes: Arc<dyn CodeStore>,
+    pub sms: Arc<dyn SmsProvider>,
+    pub jwt: JwtKeys,
+    pub passwords: PasswordHasher,
+    pub code_hasher: CodeHasher,
+}
+
+/// Who is asking, as far as the transport can tell.
+#[derive(Clone, Debug)]
+pub struct RequestMeta {
+    pub client_ip: std::net::IpAddr,
+    pub user_agent: Option<String>,
+}
