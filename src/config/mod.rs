@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use env::ConfigError;
-use env::{flag, list, required_var, var, var_parsed, var_with};
+pub use env::Env;
 
 use crate::domain::{Mobile, Region, SmsCode};
 use crate::limits::RateLimit;
@@ -111,16 +111,20 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         // A missing .env is normal; a malformed one is not worth refusing to start over.
         let _ = dotenvy::dotenv();
+        Self::from_source(&Env::process())
+    }
 
-        let default_region = var_with("SMS_DEFAULT_REGION", Region::CN, Region::parse)?;
-        let code_length = var_parsed("SMS_CODE_LENGTH", 6usize)?;
+    /// Reads the configuration from `env` (the process, or fixed pairs in tests).
+    pub fn from_source(env: &Env) -> Result<Self, ConfigError> {
+        let default_region = env.var_with("SMS_DEFAULT_REGION", Region::CN, Region::parse)?;
+        let code_length = env.var_parsed("SMS_CODE_LENGTH", 6usize)?;
         if !(4..=6).contains(&code_length) {
             return Err(ConfigError::new(
                 "SMS_CODE_LENGTH",
                 "must be between 4 and 6",
             ));
         }
-        let provider = var_with("SMS_PROVIDER", SmsProviderKind::Log, |raw| {
+        let provider = env.var_with("SMS_PROVIDER", SmsProviderKind::Log, |raw| {
             match raw.to_ascii_lowercase().as_str() {
                 "log" => Ok(SmsProviderKind::Log),
                 "tencent" => Ok(SmsProviderKind::Tencent),
@@ -128,11 +132,11 @@ impl Config {
             }
         })?;
         let tencent = match provider {
-            SmsProviderKind::Tencent => Some(TencentConfig::from_env()?),
+            SmsProviderKind::Tencent => Some(TencentConfig::from_source(env)?),
             SmsProviderKind::Log => None,
         };
 
-        let jwt_secret = var("JWT_SECRET")?.map(SecretString::from);
+        let jwt_secret = env.var("JWT_SECRET")?.map(SecretString::from);
         if let Some(secret) = &jwt_secret
             && secret.expose_secret().len() < 32
         {
@@ -140,77 +144,89 @@ impl Config {
         }
 
         Ok(Self {
-            listen_addr: var_parsed("LISTEN_ADDR", SocketAddr::from(([127, 0, 0, 1], 8000)))?,
+            listen_addr: env.var_parsed("LISTEN_ADDR", SocketAddr::from(([127, 0, 0, 1], 8000)))?,
             database_url: SecretString::from(
-                var("DATABASE_URL")?.unwrap_or_else(|| "sqlite://smsauth.db?mode=rwc".to_owned()),
+                env.var("DATABASE_URL")?
+                    .unwrap_or_else(|| "sqlite://smsauth.db?mode=rwc".to_owned()),
             ),
-            redis: var("REDIS_URL")?.map(|url| RedisConfig {
+            redis: env.var("REDIS_URL")?.map(|url| RedisConfig {
                 url: SecretString::from(url),
                 key_prefix: "smsauth".to_owned(),
             }),
-            auto_migrate: flag("AUTO_MIGRATE", true)?,
+            auto_migrate: env.flag("AUTO_MIGRATE", true)?,
             jwt: JwtConfig {
                 secret: jwt_secret,
-                access_ttl: seconds("ACCESS_TOKEN_TTL_SECS", 900)?,
-                refresh_ttl: seconds("REFRESH_TOKEN_TTL_SECS", 2_592_000)?,
-                issuer: var("JWT_ISSUER")?.unwrap_or_else(|| "smsauth".to_owned()),
-                audience: var("JWT_AUDIENCE")?.unwrap_or_else(|| "smsauth".to_owned()),
+                access_ttl: seconds(env, "ACCESS_TOKEN_TTL_SECS", 900)?,
+                refresh_ttl: seconds(env, "REFRESH_TOKEN_TTL_SECS", 2_592_000)?,
+                issuer: env
+                    .var("JWT_ISSUER")?
+                    .unwrap_or_else(|| "smsauth".to_owned()),
+                audience: env
+                    .var("JWT_AUDIENCE")?
+                    .unwrap_or_else(|| "smsauth".to_owned()),
             },
             sms: SmsConfig {
                 provider,
                 code_length,
-                code_ttl: seconds("SMS_CODE_TTL_SECS", 300)?,
-                resend_cooldown: seconds_or_zero("SMS_RESEND_COOLDOWN_SECS", 60)?,
+                code_ttl: seconds(env, "SMS_CODE_TTL_SECS", 300)?,
+                resend_cooldown: seconds_or_zero(env, "SMS_RESEND_COOLDOWN_SECS", 60)?,
                 max_attempts: {
-                    let n = var_parsed("SMS_MAX_ATTEMPTS", 5u32)?;
+                    let n = env.var_parsed("SMS_MAX_ATTEMPTS", 5u32)?;
                     if n == 0 {
                         return Err(ConfigError::new("SMS_MAX_ATTEMPTS", "must be at least 1"));
                     }
                     n
                 },
-                allowed_regions: allowed_regions(default_region)?,
-                test_numbers: test_numbers(default_region, code_length)?,
+                allowed_regions: allowed_regions(env, default_region)?,
+                test_numbers: test_numbers(env, default_region, code_length)?,
                 default_region,
                 tencent,
             },
             limits: LimitsConfig {
-                send_per_mobile: limit("SMS_SEND_LIMIT_PER_MOBILE", "10/24h")?,
-                send_per_ip: limit("SMS_SEND_LIMIT_PER_IP", "20/1h")?,
-                verify_failures_per_ip: limit("SMS_VERIFY_LIMIT_PER_IP", "60/1h")?,
-                mobile_exists_per_ip: limit("MOBILE_EXISTS_LIMIT_PER_IP", "30/1m")?,
-                login_failures_per_account: limit("LOGIN_FAILURE_LIMIT_PER_ACCOUNT", "10/15m")?,
-                login_failures_per_ip: limit("LOGIN_FAILURE_LIMIT_PER_IP", "100/1h")?,
+                send_per_mobile: limit(env, "SMS_SEND_LIMIT_PER_MOBILE", "10/24h")?,
+                send_per_ip: limit(env, "SMS_SEND_LIMIT_PER_IP", "20/1h")?,
+                verify_failures_per_ip: limit(env, "SMS_VERIFY_LIMIT_PER_IP", "60/1h")?,
+                mobile_exists_per_ip: limit(env, "MOBILE_EXISTS_LIMIT_PER_IP", "30/1m")?,
+                login_failures_per_account: limit(
+                    env,
+                    "LOGIN_FAILURE_LIMIT_PER_ACCOUNT",
+                    "10/15m",
+                )?,
+                login_failures_per_ip: limit(env, "LOGIN_FAILURE_LIMIT_PER_IP", "100/1h")?,
             },
             http: HttpConfig {
-                trusted_proxies: list("TRUSTED_PROXIES")?
+                trusted_proxies: env
+                    .list("TRUSTED_PROXIES")?
                     .iter()
                     .map(|raw| parse_cidr(raw))
                     .collect::<Result<_, _>>()
                     .map_err(|problem| ConfigError::new("TRUSTED_PROXIES", problem))?,
-                cors_allowed_origins: list("CORS_ALLOWED_ORIGINS")?,
-                body_limit_bytes: var_parsed("HTTP_BODY_LIMIT_BYTES", 64 * 1024)?,
-                request_timeout: seconds("HTTP_REQUEST_TIMEOUT_SECS", 15)?,
+                cors_allowed_origins: env.list("CORS_ALLOWED_ORIGINS")?,
+                body_limit_bytes: env.var_parsed("HTTP_BODY_LIMIT_BYTES", 64 * 1024)?,
+                request_timeout: seconds(env, "HTTP_REQUEST_TIMEOUT_SECS", 15)?,
             },
             graphql: GraphqlConfig {
-                max_depth: var_parsed("GRAPHQL_MAX_DEPTH", 10)?,
-                max_complexity: var_parsed("GRAPHQL_MAX_COMPLEXITY", 200)?,
-                max_batch: var_parsed("GRAPHQL_MAX_BATCH", 10)?,
-                introspection: flag("GRAPHQL_INTROSPECTION", true)?,
+                max_depth: env.var_parsed("GRAPHQL_MAX_DEPTH", 10)?,
+                max_complexity: env.var_parsed("GRAPHQL_MAX_COMPLEXITY", 200)?,
+                max_batch: env.var_parsed("GRAPHQL_MAX_BATCH", 10)?,
+                introspection: env.flag("GRAPHQL_INTROSPECTION", true)?,
             },
         })
     }
 }
 
 impl TencentConfig {
-    fn from_env() -> Result<Self, ConfigError> {
+    fn from_source(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            secret_id: required_var("TENCENT_SECRET_ID")?,
-            secret_key: SecretString::from(required_var("TENCENT_SECRET_KEY")?),
-            sdk_app_id: required_var("TENCENT_SMS_SDK_APP_ID")?,
-            sign_name: required_var("TENCENT_SMS_SIGN_NAME")?,
-            template_id: required_var("TENCENT_SMS_TEMPLATE_ID")?,
-            region: var("TENCENT_SMS_REGION")?.unwrap_or_else(|| "ap-guangzhou".to_owned()),
-            endpoint: var_with(
+            secret_id: env.required_var("TENCENT_SECRET_ID")?,
+            secret_key: SecretString::from(env.required_var("TENCENT_SECRET_KEY")?),
+            sdk_app_id: env.required_var("TENCENT_SMS_SDK_APP_ID")?,
+            sign_name: env.required_var("TENCENT_SMS_SIGN_NAME")?,
+            template_id: env.required_var("TENCENT_SMS_TEMPLATE_ID")?,
+            region: env
+                .var("TENCENT_SMS_REGION")?
+                .unwrap_or_else(|| "ap-guangzhou".to_owned()),
+            endpoint: env.var_with(
                 "TENCENT_SMS_ENDPOINT",
                 "https://sms.tencentcloudapi.com".to_owned(),
                 |raw| {
@@ -221,35 +237,34 @@ impl TencentConfig {
                     }
                 },
             )?,
-            connect_timeout: Duration::from_millis(var_parsed(
-                "TENCENT_SMS_CONNECT_TIMEOUT_MS",
-                3_000,
-            )?),
-            timeout: Duration::from_millis(var_parsed("TENCENT_SMS_TIMEOUT_MS", 10_000)?),
+            connect_timeout: Duration::from_millis(
+                env.var_parsed("TENCENT_SMS_CONNECT_TIMEOUT_MS", 3_000)?,
+            ),
+            timeout: Duration::from_millis(env.var_parsed("TENCENT_SMS_TIMEOUT_MS", 10_000)?),
         })
     }
 }
 
-fn seconds(key: &'static str, default: u64) -> Result<Duration, ConfigError> {
-    let secs = var_parsed(key, default)?;
+fn seconds(env: &Env, key: &'static str, default: u64) -> Result<Duration, ConfigError> {
+    let secs = env.var_parsed(key, default)?;
     if secs == 0 {
         return Err(ConfigError::new(key, "must be at least 1"));
     }
     Ok(Duration::from_secs(secs))
 }
 
-fn seconds_or_zero(key: &'static str, default: u64) -> Result<Duration, ConfigError> {
-    Ok(Duration::from_secs(var_parsed(key, default)?))
+fn seconds_or_zero(env: &Env, key: &'static str, default: u64) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_secs(env.var_parsed(key, default)?))
 }
 
-fn limit(key: &'static str, default: &str) -> Result<Option<RateLimit>, ConfigError> {
-    let raw = var(key)?.unwrap_or_else(|| default.to_owned());
+fn limit(env: &Env, key: &'static str, default: &str) -> Result<Option<RateLimit>, ConfigError> {
+    let raw = env.var(key)?.unwrap_or_else(|| default.to_owned());
     RateLimit::parse(&raw).map_err(|problem| ConfigError::new(key, problem))
 }
 
-fn allowed_regions(default_region: Region) -> Result<Option<Vec<Region>>, ConfigError> {
+fn allowed_regions(env: &Env, default_region: Region) -> Result<Option<Vec<Region>>, ConfigError> {
     const KEY: &str = "SMS_ALLOWED_REGIONS";
-    let items = list(KEY)?;
+    let items = env.list(KEY)?;
     if items.is_empty() {
         return Ok(Some(vec![default_region]));
     }
@@ -265,12 +280,13 @@ fn allowed_regions(default_region: Region) -> Result<Option<Vec<Region>>, Config
 }
 
 fn test_numbers(
+    env: &Env,
     default_region: Region,
     code_length: usize,
 ) -> Result<HashMap<Mobile, SmsCode>, ConfigError> {
     const KEY: &str = "SMS_TEST_NUMBERS";
     let mut numbers = HashMap::new();
-    for item in list(KEY)? {
+    for item in env.list(KEY)? {
         let (mobile, code) = item
             .split_once('=')
             .ok_or_else(|| ConfigError::new(KEY, format!("expected MOBILE=CODE, got {item:?}")))?;
@@ -291,4 +307,80 @@ fn parse_cidr(raw: &str) -> Result<IpNet, String> {
     raw.parse::<IpNet>()
         .or_else(|_| raw.parse::<std::net::IpAddr>().map(IpNet::from))
         .map_err(|_| format!("{raw:?} is not an IP address or CIDR"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn error_of(pairs: &[(&str, &str)]) -> ConfigError {
+        Config::from_source(&Env::from_pairs(pairs)).err().unwrap()
+    }
+
+    #[test]
+    fn defaults_are_the_contracts() {
+        let config = Config::from_source(&Env::from_pairs(&[])).unwrap();
+        assert_eq!(config.listen_addr.to_string(), "127.0.0.1:8000");
+        assert!(config.redis.is_none());
+        assert!(config.auto_migrate);
+        assert_eq!(config.jwt.access_ttl, Duration::from_secs(900));
+        assert_eq!(config.jwt.refresh_ttl, Duration::from_secs(2_592_000));
+        assert_eq!(config.sms.provider, SmsProviderKind::Log);
+        assert_eq!(config.sms.code_length, 6);
+        assert_eq!(config.sms.code_ttl, Duration::from_secs(300));
+        assert_eq!(config.sms.resend_cooldown, Duration::from_secs(60));
+        assert_eq!(config.sms.max_attempts, 5);
+        assert_eq!(config.sms.allowed_regions, Some(vec![Region::CN]));
+        assert_eq!(
+            config.limits.send_per_mobile,
+            RateLimit::parse("10/24h").unwrap()
+        );
+        assert_eq!(
+            config.limits.mobile_exists_per_ip,
+            RateLimit::parse("30/1m").unwrap()
+        );
+        assert_eq!(config.graphql.max_depth, 10);
+        assert_eq!(config.graphql.max_complexity, 200);
+        assert_eq!(config.graphql.max_batch, 10);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        let cases: &[(&str, &str)] = &[
+            ("LISTEN_ADDR", "nowhere"),
+            ("SMS_CODE_LENGTH", "8"),
+            ("SMS_PROVIDER", "carrier-pigeon"),
+            ("JWT_SECRET", "too short"),
+            ("SMS_SEND_LIMIT_PER_IP", "20 per hour"),
+            ("SMS_ALLOWED_REGIONS", "CN,XX"),
+            ("SMS_TEST_NUMBERS", "+8613800000000"),
+            ("TRUSTED_PROXIES", "10.0.0.0/99"),
+            ("AUTO_MIGRATE", "perhaps"),
+        ];
+        for (key, value) in cases {
+            assert_eq!(error_of(&[(key, value)]).key, *key, "{key}={value}");
+        }
+    }
+
+    #[test]
+    fn tencent_needs_its_credentials() {
+        let err = error_of(&[("SMS_PROVIDER", "tencent")]);
+        assert_eq!(err.key, "TENCENT_SECRET_ID");
+        assert!(!err.to_string().is_empty());
+    }
+
+    #[test]
+    fn test_numbers_and_regions_parse() {
+        let config = Config::from_source(&Env::from_pairs(&[
+            (
+                "SMS_TEST_NUMBERS",
+                "+8613800000000=123456, 13800000001=654321",
+            ),
+            ("SMS_ALLOWED_REGIONS", "*"),
+        ]))
+        .unwrap();
+        assert_eq!(config.sms.test_numbers.len(), 2);
+        assert_eq!(config.sms.allowed_regions, None);
+    }
 }

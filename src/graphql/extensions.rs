@@ -1,6 +1,7 @@
-//! Gives request-level errors the contract's codes (Apollo's names), and keeps
-//! GET read-only: a document carrying a mutation is refused before it runs,
-//! also when it arrives as an automatic persisted query.
+//! The request policy, applied to every document before it runs: the depth
+//! and complexity limits, GET is read-only (a document carrying a mutation is
+//! refused, also when it arrives as an automatic persisted query), and
+//! request-level errors get the contract's codes (Apollo's names).
 
 use std::sync::Arc;
 
@@ -12,16 +13,23 @@ use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Opera
 use async_graphql::{Request, ServerError, ServerResult, ValidationResult, Variables};
 
 use super::context::GetRequest;
+use super::limits::QueryLimits;
 
-pub struct ErrorCodes;
+pub struct RequestPolicy {
+    pub limits: QueryLimits,
+}
 
-impl ExtensionFactory for ErrorCodes {
+impl ExtensionFactory for RequestPolicy {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension)
+        Arc::new(RequestPolicyExtension {
+            limits: self.limits,
+        })
     }
 }
 
-struct ErrorCodesExtension;
+struct RequestPolicyExtension {
+    limits: QueryLimits,
+}
 
 /// Sets `extensions.code` on an error that has none yet.
 fn with_code(mut error: ServerError, code: &str) -> ServerError {
@@ -50,7 +58,7 @@ fn has_mutation(document: &ExecutableDocument) -> bool {
 }
 
 #[async_trait::async_trait]
-impl Extension for ErrorCodesExtension {
+impl Extension for RequestPolicyExtension {
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -78,6 +86,12 @@ impl Extension for ErrorCodesExtension {
             .run(ctx, query, variables)
             .await
             .map_err(|error| with_code(error, "GRAPHQL_PARSE_FAILED"))?;
+        if let Err(message) = self.limits.check(&document) {
+            return Err(with_code(
+                ServerError::new(message, None),
+                "GRAPHQL_VALIDATION_FAILED",
+            ));
+        }
         if ctx.data_opt::<GetRequest>().is_some() && has_mutation(&document) {
             return Err(with_code(
                 ServerError::new("mutations are not allowed over GET: use POST", None),

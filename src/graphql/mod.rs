@@ -6,6 +6,7 @@ mod context;
 mod errors;
 mod extensions;
 mod guards;
+mod limits;
 mod loaders;
 mod mutation;
 mod query;
@@ -32,9 +33,12 @@ pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 /// Builds the schema with the configured limits and the shared state.
 pub fn build_schema(state: Arc<AppState>, limits: &GraphqlConfig) -> AppSchema {
     let mut builder = Schema::build(Query, Mutation, EmptySubscription)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
-        .extension(extensions::ErrorCodes)
+        .extension(extensions::RequestPolicy {
+            limits: limits::QueryLimits {
+                max_depth: limits.max_depth,
+                max_complexity: limits.max_complexity,
+            },
+        })
         .extension(ApolloPersistedQueries::new(LruCacheStorage::new(1024)))
         .data(state);
     if !limits.introspection {

@@ -1,0 +1,375 @@
+//! One contract test suite for both code stores (Redis and in-process),
+//! driven directly through the `CodeStore` trait with short TTLs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use smsauth::codes::{
+    CodeHash, CodeHasher, CodeStore, IssueOutcome, IssueRequest, LimitOutcome, MemoryCodeStore,
+    RedisCodeStore, VerifyOutcome,
+};
+use smsauth::domain::{Mobile, Region, SmsCode, SmsPurpose};
+use smsauth::limits::{LimitedAction, RateLimit};
+
+use crate::helpers::{Store, redis_url};
+use crate::on_both_stores;
+
+fn store(kind: Store) -> Arc<dyn CodeStore> {
+    match kind {
+        Store::Memory => Arc::new(MemoryCodeStore::new()),
+        Store::Redis => Arc::new(
+            RedisCodeStore::connect(
+                &redis_url(),
+                &format!("smsauth-test-{}", uuid::Uuid::new_v4().simple()),
+            )
+            .unwrap(),
+        ),
+    }
+}
+
+fn mobile() -> Mobile {
+    Mobile::parse(&format!("1371111{:04}", rand_suffix()), Region::CN).unwrap()
+}
+
+fn rand_suffix() -> u16 {
+    (uuid::Uuid::new_v4().as_u128() % 10_000) as u16
+}
+
+fn hash_of(mobile: &Mobile, purpose: SmsPurpose, code: &str) -> CodeHash {
+    CodeHasher::new(b"test secret").hash(mobile, purpose, &SmsCode::parse(code, 6).unwrap())
+}
+
+fn request<'a>(mobile: &'a Mobile, purpose: SmsPurpose, hash: &'a CodeHash) -> IssueRequest<'a> {
+    IssueRequest {
+        mobile,
+        purpose,
+        code_hash: hash,
+        ttl: Duration::from_secs(60),
+        max_attempts: 3,
+        cooldown: Duration::ZERO,
+        per_mobile: None,
+        exempt_from_mobile_limits: false,
+    }
+}
+
+async fn a_code_is_valid_once(kind: Store) {
+    let store = store(kind);
+    let m = mobile();
+    let right = hash_of(&m, SmsPurpose::Login, "123456");
+    assert_eq!(
+        store
+            .issue(request(&m, SmsPurpose::Login, &right))
+            .await
+            .unwrap(),
+        IssueOutcome::Issued
+    );
+    assert_eq!(
+        store.verify(&m, SmsPurpose::Login, &right).await.unwrap(),
+        VerifyOutcome::Accepted
+    );
+    assert_eq!(
+        store.verify(&m, SmsPurpose::Login, &right).await.unwrap(),
+        VerifyOutcome::Rejected {
+            attempts_left: None
+        }
+    );
+}
+
+async fn codes_expire(kind: Store) {
+    let store = store(kind);
+    let m = mobile();
+    let right = hash_of(&m, SmsPurpose::Login, "123456");
+    let short = IssueRequest {
+        ttl: Duration::from_millis(300),
+        ..request(&m, SmsPurpose::Login, &right)
+    };
+    store.issue(short).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        store.verify(&m, SmsPurpose::Login, &right).await.unwrap(),
+        VerifyOutcome::Rejected {
+            attempts_left: None
+        }
+    );
+}
+
+async fn a_new_code_replaces_the_old(kind: Store) {
+    let store = store(kind);
+    let m = mobile();
+    let old = hash_of(&m, SmsPurpose::Login, "111111");
+    let new = hash_of(&m, SmsPurpose::Login, "222222");
+    store
+        .issue(request(&m, SmsPurpose::Login, &old))
+        .await
+        .unwrap();
+    store
+        .issue(request(&m, SmsPurpose::Login, &new))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.verify(&m, SmsPurpose::Login, &old).await.unwrap(),
+        VerifyOutcome::Rejected { .. }
+    ));
+    assert_eq!(
+        store.verify(&m, SmsPurpose::Login, &new).await.unwrap(),
+        VerifyOutcome::Accepted
+    );
+}
+
+async fn wrong_tries_exhaust_the_code(kind: Store) {
+    let store = store(kind);
+    let m = mobile();
+    let right = hash_of(&m, SmsPurpose::Register, "123456");
+    let wrong = hash_of(&m, SmsPurpose::Register, "654321");
+    store
+        .issue(request(&m, SmsPurpose::Register, &right))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .verify(&m, SmsPurpose::Register, &wrong)
+            .await
+            .unwrap(),
+        VerifyOutcome::Rejected {
+            attempts_left: Some(2)
+        }
+    );
+    assert_eq!(
+        store
+            .verify(&m, SmsPurpose::Register, &wrong)
+            .await
+            .unwrap(),
+        VerifyOutcome::Rejected {
+            attempts_left: Some(1)
+        }
+    );
+    assert_eq!(
+        store
+            .verify(&m, SmsPurpose::Register, &wrong)
+            .await
+            .unwrap(),
+        VerifyOutcome::Exhausted
+    );
+    assert_eq!(
+        store
+            .verify(&m, SmsPurpose::Register, &right)
+            .await
+            .unwrap(),
+        VerifyOutcome::Rejected {
+            attempts_left: None
+        },
+        "destroyed: even the right code fails"
+    );
+}
+
+async fn purposes_are_isolated(kind: Store) {
+    let store = store(kind);
+    let m = mobile();
+    let login = hash_of(&m, SmsPurpose::Login, "123456");
+    store
+        .issue(request(&m, SmsPurpose::Login, &login))
+        .await
+        .unwrap();
+    // The same digits for another purpose hash differently and find no code.
+    let as_register = hash_of(&m, SmsPurpose::Register, "123456");
+    assert!(matches!(
+        store
+            .verify(&m, SmsPurpose::Register, &as_register)
+            .await
+            .unwrap(),
+        VerifyOutcome::Rejected {
+            attempts_left: None
+        }
+    ));
+    assert_eq!(
+        store.verify(&m, SmsPurpose::Login, &login).await.unwrap(),
+        VerifyOutcome::Accepted
+    );
+}
+
+async fn the_cooldown_refuses_with_the_time_left(kind: Store) {
+    let store = store(kind);
+    let m = mobile();
+    let h = hash_of(&m, SmsPurpose::Login, "123456");
+    let with_cooldown = |purpose| IssueRequest {
+        cooldown: Duration::from_secs(1),
+        ..request(&m, purpose, &h)
+    };
+    assert_eq!(
+        store.issue(with_cooldown(SmsPurpose::Login)).await.unwrap(),
+        IssueOutcome::Issued
+    );
+    // Across purposes too.
+    match store
+        .issue(with_cooldown(SmsPurpose::Register))
+        .await
+        .unwrap()
+    {
+        IssueOutcome::Refused { retry_after } => {
+            assert!(
+                retry_after > Duration::from_millis(500) && retry_after <= Duration::from_secs(1),
+                "{retry_after:?}"
+            )
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        store
+            .issue(with_cooldown(SmsPurpose::Register))
+            .await
+            .unwrap(),
+        IssueOutcome::Issued
+    );
+}
+
+async fn the_per_mobile_cap_slides(kind: Store) {
+    let store = store(kind);
+    let m = mobile();
+    let h = hash_of(&m, SmsPurpose::Login, "123456");
+    let cap = RateLimit {
+        count: 2,
+        window: Duration::from_secs(1),
+    };
+    let capped = || IssueRequest {
+        per_mobile: Some(cap),
+        ..request(&m, SmsPurpose::Login, &h)
+    };
+    assert_eq!(store.issue(capped()).await.unwrap(), IssueOutcome::Issued);
+    assert_eq!(store.issue(capped()).await.unwrap(), IssueOutcome::Issued);
+    let IssueOutcome::Refused { retry_after } = store.issue(capped()).await.unwrap() else {
+        panic!("the third send in the window is refused");
+    };
+    assert!(retry_after <= Duration::from_secs(1) && retry_after > Duration::ZERO);
+    // Exempt numbers (test numbers) skip the cap.
+    let exempt = IssueRequest {
+        exempt_from_mobile_limits: true,
+        ..capped()
+    };
+    assert_eq!(store.issue(exempt).await.unwrap(), IssueOutcome::Issued);
+    tokio::time::sleep(retry_after + Duration::from_millis(100)).await;
+    assert_eq!(store.issue(capped()).await.unwrap(), IssueOutcome::Issued);
+}
+
+async fn limits_count_and_report_retry_after(kind: Store) {
+    let store = store(kind);
+    let limit = RateLimit {
+        count: 3,
+        window: Duration::from_secs(1),
+    };
+    let ip = format!("198.51.100.{}", rand_suffix() % 250);
+    for _ in 0..3 {
+        assert_eq!(
+            store
+                .hit(LimitedAction::SendPerIp, &ip, limit)
+                .await
+                .unwrap(),
+            LimitOutcome::Allowed
+        );
+    }
+    assert!(matches!(
+        store
+            .check(LimitedAction::SendPerIp, &ip, limit)
+            .await
+            .unwrap(),
+        LimitOutcome::Limited { .. }
+    ));
+    let LimitOutcome::Limited { retry_after } = store
+        .hit(LimitedAction::SendPerIp, &ip, limit)
+        .await
+        .unwrap()
+    else {
+        panic!("the fourth hit is limited");
+    };
+    assert!(retry_after <= Duration::from_secs(1));
+    // Another action or subject has its own window.
+    assert_eq!(
+        store
+            .hit(LimitedAction::MobileExistsPerIp, &ip, limit)
+            .await
+            .unwrap(),
+        LimitOutcome::Allowed
+    );
+    assert_eq!(
+        store
+            .check(LimitedAction::SendPerIp, "other", limit)
+            .await
+            .unwrap(),
+        LimitOutcome::Allowed
+    );
+    tokio::time::sleep(retry_after + Duration::from_millis(100)).await;
+    assert_eq!(
+        store
+            .hit(LimitedAction::SendPerIp, &ip, limit)
+            .await
+            .unwrap(),
+        LimitOutcome::Allowed
+    );
+}
+
+async fn withdraw_removes_only_its_own_code(kind: Store) {
+    let store = store(kind);
+    let m = mobile();
+    let first = hash_of(&m, SmsPurpose::Login, "111111");
+    let second = hash_of(&m, SmsPurpose::Login, "222222");
+    store
+        .issue(request(&m, SmsPurpose::Login, &first))
+        .await
+        .unwrap();
+    store
+        .issue(request(&m, SmsPurpose::Login, &second))
+        .await
+        .unwrap();
+    store.withdraw(&m, SmsPurpose::Login, &first).await.unwrap();
+    assert_eq!(
+        store.verify(&m, SmsPurpose::Login, &second).await.unwrap(),
+        VerifyOutcome::Accepted
+    );
+    store
+        .issue(request(&m, SmsPurpose::Login, &first))
+        .await
+        .unwrap();
+    store.withdraw(&m, SmsPurpose::Login, &first).await.unwrap();
+    assert!(matches!(
+        store.verify(&m, SmsPurpose::Login, &first).await.unwrap(),
+        VerifyOutcome::Rejected {
+            attempts_left: None
+        }
+    ));
+}
+
+async fn concurrent_checks_of_one_code_accept_once(kind: Store) {
+    let store = store(kind);
+    let m = mobile();
+    let right = hash_of(&m, SmsPurpose::Login, "123456");
+    store
+        .issue(request(&m, SmsPurpose::Login, &right))
+        .await
+        .unwrap();
+    let handles: Vec<_> = (0..30)
+        .map(|_| {
+            let (store, m, right) = (store.clone(), m.clone(), right.clone());
+            tokio::spawn(async move { store.verify(&m, SmsPurpose::Login, &right).await.unwrap() })
+        })
+        .collect();
+    let mut accepted = 0;
+    for handle in handles {
+        if handle.await.unwrap() == VerifyOutcome::Accepted {
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, 1);
+}
+
+on_both_stores!(
+    a_code_is_valid_once,
+    codes_expire,
+    a_new_code_replaces_the_old,
+    wrong_tries_exhaust_the_code,
+    purposes_are_isolated,
+    the_cooldown_refuses_with_the_time_left,
+    the_per_mobile_cap_slides,
+    limits_count_and_report_retry_after,
+    withdraw_removes_only_its_own_code,
+    concurrent_checks_of_one_code_accept_once,
+);

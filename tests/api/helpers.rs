@@ -1,0 +1,387 @@
+//! `spawn_app()`: the real application, one per test, each with its own
+//! database (and Redis key prefix), talking over HTTP.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+use smsauth::config::{Config, Env};
+use smsauth::db::users::NewUser;
+use smsauth::domain::{Mobile, Region, UserId, Username};
+use smsauth::sms::RecordingSmsProvider;
+use smsauth::startup::Application;
+use smsauth::state::AppState;
+
+/// Where test databases are created (trust auth on the CI machine).
+pub fn postgres_admin_url() -> String {
+    std::env::var("SMSAUTH_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("SMSAUTH_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    Memory,
+    Redis,
+}
+
+/// Runs `async fn name(backend: Backend)` as two tests, `name::on_postgres`
+/// and `name::on_sqlite`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn on_postgres() {
+                super::$name($crate::helpers::Backend::Postgres).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn on_sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+        }
+    )*};
+}
+
+/// Runs `async fn name(store: Store)` as `name::on_redis` and `name::in_memory`.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn on_redis() {
+                super::$name($crate::helpers::Store::Redis).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn in_memory() {
+                super::$name($crate::helpers::Store::Memory).await
+            }
+        }
+    )*};
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub sms: Arc<RecordingSmsProvider>,
+    pub state: Arc<AppState>,
+    /// Every SQL statement the app ran, in order.
+    pub sql: Arc<Mutex<Vec<String>>>,
+    pub redis_prefix: Option<String>,
+}
+
+pub struct TestAppBuilder {
+    backend: Backend,
+    store: Store,
+    vars: Vec<(&'static str, String)>,
+    configured_sms: bool,
+}
+
+pub fn spawn_app(backend: Backend) -> TestAppBuilder {
+    TestAppBuilder {
+        backend,
+        store: Store::Memory,
+        vars: Vec::new(),
+        configured_sms: false,
+    }
+}
+
+impl TestAppBuilder {
+    pub fn store(mut self, store: Store) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// Uses the SMS provider the configuration names (e.g. `SMS_PROVIDER=tencent`)
+    /// instead of the recording one.
+    pub fn configured_sms_provider(mut self) -> Self {
+        self.configured_sms = true;
+        self
+    }
+
+    /// Sets a configuration variable as the contract names it.
+    pub fn var(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.vars.push((key, value.into()));
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        init_test_logging();
+        let database_url = match self.backend {
+            Backend::Postgres => fresh_postgres_database().await,
+            Backend::Sqlite => {
+                let path =
+                    std::env::temp_dir().join(format!("smsauth-test-{}.db", uuid::Uuid::new_v4()));
+                format!("sqlite://{}?mode=rwc", path.display())
+            }
+        };
+        let redis_prefix = (self.store == Store::Redis)
+            .then(|| format!("smsauth-test-{}", uuid::Uuid::new_v4().simple()));
+        let mut pairs: Vec<(&str, String)> = vec![
+            ("LISTEN_ADDR", "127.0.0.1:0".to_owned()),
+            ("DATABASE_URL", database_url),
+            (
+                "JWT_SECRET",
+                "test-secret-that-is-at-least-32-bytes-long".to_owned(),
+            ),
+            // Limits that would get in the way of unrelated tests are lifted;
+            // the tests of those limits set them back.
+            ("MOBILE_EXISTS_LIMIT_PER_IP", "off".to_owned()),
+            ("SMS_SEND_LIMIT_PER_IP", "off".to_owned()),
+            ("SMS_VERIFY_LIMIT_PER_IP", "off".to_owned()),
+            ("LOGIN_FAILURE_LIMIT_PER_ACCOUNT", "off".to_owned()),
+            ("LOGIN_FAILURE_LIMIT_PER_IP", "off".to_owned()),
+            ("SMS_ALLOWED_REGIONS", "CN,US".to_owned()),
+        ];
+        if self.store == Store::Redis {
+            pairs.push(("REDIS_URL", redis_url()));
+        }
+        pairs.extend(self.vars);
+        let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut config = Config::from_source(&Env::from_pairs(&borrowed)).expect("test config");
+        if let (Some(redis), Some(prefix)) = (&mut config.redis, &redis_prefix) {
+            redis.key_prefix = prefix.clone();
+        }
+
+        let sms = Arc::new(RecordingSmsProvider::new());
+        let sql = Arc::new(Mutex::new(Vec::new()));
+        let sql_log = sql.clone();
+        let mut builder = Application::builder(config);
+        if !self.configured_sms {
+            builder = builder.sms_provider(sms.clone());
+        }
+        let app = builder
+            .sql_observer(Arc::new(move |statement: &str| {
+                sql_log.lock().unwrap().push(statement.to_owned());
+            }))
+            .build()
+            .await
+            .expect("the app builds");
+        let address = format!("http://{}", app.local_addr().unwrap());
+        let state = app.state();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            sms,
+            state,
+            sql,
+            redis_prefix,
+        }
+    }
+}
+
+fn init_test_logging() {
+    if std::env::var("TEST_LOG").is_ok() {
+        smsauth::telemetry::init();
+    }
+}
+
+async fn fresh_postgres_database() -> String {
+    let admin_url = postgres_admin_url();
+    let admin = Database::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL must be reachable at {admin_url}: {e}"));
+    let name = format!("smsauth_test_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create the test database");
+    admin.close().await.ok();
+    match admin_url.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => panic!("SMSAUTH_TEST_POSTGRES must end in /DATABASE"),
+    }
+}
+
+impl TestApp {
+    /// Posts one GraphQL operation and returns the whole JSON answer.
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        self.graphql_as(None, query, variables).await
+    }
+
+    /// The same, with `Authorization: Bearer <token>`.
+    pub async fn graphql_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the app answers");
+        assert_eq!(response.status(), 200, "GraphQL answers 200");
+        response.json().await.expect("a JSON body")
+    }
+
+    pub fn mobile(&self, written: &str) -> Mobile {
+        Mobile::parse(written, Region::CN).unwrap()
+    }
+
+    /// Creates a user directly through the persistence layer.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        mobile: &str,
+        email: Option<&str>,
+        password: &str,
+    ) -> UserId {
+        let mobile = self.mobile(mobile);
+        let username = Username::parse(username).unwrap();
+        let email = email.map(|e| smsauth::domain::Email::parse(e).unwrap());
+        let id = UserId::new();
+        smsauth::db::users::insert(
+            &self.state.db,
+            NewUser {
+                id,
+                username: &username,
+                mobile: &mobile,
+                email: email.as_ref(),
+                password_hash: self.state.passwords.hash(password).await.unwrap(),
+                now: Utc::now(),
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("create_user: {e:?}"));
+        id
+    }
+
+    /// Signs in with a password and returns the `AuthPayload`.
+    pub async fn login(&self, account: &str, password: &str) -> Value {
+        let answer = self
+            .graphql(
+                "mutation($a: String!, $p: String!) { loginWithPassword(account: $a, password: $p) { accessToken refreshToken expiresIn tokenType user { id username } } }",
+                json!({ "a": account, "p": password }),
+            )
+            .await;
+        assert_eq!(error_code(&answer), None, "login failed: {answer}");
+        answer["data"]["loginWithPassword"].clone()
+    }
+
+    /// Sends a code; returns the answer.
+    pub async fn send_code(&self, mobile: &str, purpose: &str) -> Value {
+        self.graphql(
+            "mutation($m: String!, $p: SmsPurpose!) { sendSmsCode(mobile: $m, purpose: $p) { mobile expiresIn resendIn } }",
+            json!({ "m": mobile, "p": purpose }),
+        )
+        .await
+    }
+
+    /// The code the recording provider last sent to `mobile` (E.164).
+    pub fn last_code(&self, e164: &str) -> String {
+        self.sms.last_code_to(e164).expect("a code was sent")
+    }
+
+    pub async fn register(
+        &self,
+        mobile: &str,
+        code: &str,
+        password: &str,
+        username: Option<&str>,
+    ) -> Value {
+        self.graphql(
+            "mutation($m: String!, $c: String!, $p: String!, $u: String) { registerWithSms(mobile: $m, code: $c, password: $p, username: $u) { accessToken refreshToken user { id username mobile } } }",
+            json!({ "m": mobile, "c": code, "p": password, "u": username }),
+        )
+        .await
+    }
+
+    /// Registers a new user through SMS; returns the `AuthPayload`.
+    pub async fn register_via_sms(&self, mobile: &str, password: &str) -> Value {
+        let sent = self.send_code(mobile, "REGISTER").await;
+        assert_eq!(error_code(&sent), None, "{sent}");
+        let e164 = sent["data"]["sendSmsCode"]["mobile"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let answer = self
+            .register(mobile, &self.last_code(&e164), password, None)
+            .await;
+        assert_eq!(error_code(&answer), None, "{answer}");
+        answer["data"]["registerWithSms"].clone()
+    }
+
+    pub async fn login_with_sms(&self, mobile: &str, code: &str) -> Value {
+        self.graphql(
+            "mutation($m: String!, $c: String!) { loginWithSms(mobile: $m, code: $c) { accessToken refreshToken user { id } } }",
+            json!({ "m": mobile, "c": code }),
+        )
+        .await
+    }
+
+    /// SELECT statements on `users` run so far.
+    pub fn user_selects(&self) -> usize {
+        self.sql
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.trim_start().starts_with("SELECT") && s.contains("\"users\""))
+            .count()
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        let backend = self.state.db.get_database_backend();
+        let row = self
+            .state
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(backend, sql.to_owned()))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<i64>(0).unwrap()
+    }
+}
+
+/// The `extensions.code` of the first error, if any.
+pub fn error_code(answer: &Value) -> Option<String> {
+    answer["errors"][0]["extensions"]["code"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The first error's `extensions`.
+pub fn error_extensions(answer: &Value) -> Value {
+    answer["errors"][0]["extensions"].clone()
+}
+
+/// The two deployments tests run against: production-like and zero-setup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setup {
+    PostgresRedis,
+    SqliteMemory,
+}
+
+pub fn spawn_setup(setup: Setup) -> TestAppBuilder {
+    match setup {
+        Setup::PostgresRedis => spawn_app(Backend::Postgres).store(Store::Redis),
+        Setup::SqliteMemory => spawn_app(Backend::Sqlite).store(Store::Memory),
+    }
+}
+
+/// Runs `async fn name(setup: Setup)` as `name::on_postgres_and_redis` and
+/// `name::on_sqlite_in_memory`.
+#[macro_export]
+macro_rules! on_both_setups {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn on_postgres_and_redis() {
+                super::$name($crate::helpers::Setup::PostgresRedis).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn on_sqlite_in_memory() {
+                super::$name($crate::helpers::Setup::SqliteMemory).await
+            }
+        }
+    )*};
+}

@@ -1,0 +1,16 @@
+//! The one integration-test binary: the real app on a random port, over real
+//! HTTP, against a fresh PostgreSQL database or SQLite file, with Redis or the
+//! in-process code store. `TEST_LOG=1` shows the app's logs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod code_store;
+mod graphql_http;
+mod login_password;
+mod me_and_users;
+mod mobile_exists;
+mod schema;
+mod sessions;
+mod sms_codes;
