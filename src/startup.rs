@@ -96,7 +96,13 @@ impl ApplicationBuilder {
                     Arc::new(LogSmsProvider)
                 }
                 SmsProviderKind::Tencent => {
-                    anyhow::bail!("SMS_PROVIDER: tencent is not available in this build yet")
+                    let tencent = config.sms.tencent.as_ref().context(
+                        "SMS_PROVIDER: tencent needs the TENCENT_* settings, which are missing",
+                    )?;
+                    Arc::new(
+                        crate::sms::TencentSmsProvider::new(tencent)
+                            .context("SMS_PROVIDER: tencent")?,
+                    )
                 }
             },
         };

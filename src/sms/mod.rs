@@ -3,10 +3,12 @@
 //! - [`LogSmsProvider`] writes the code to the server log (development).
 //! - [`RecordingSmsProvider`] keeps what it was asked to send, and can be told
 //!   to fail (tests).
-//! - `tencent` (Tencent Cloud SMS API 3.0) comes with its own module.
+//! - [`TencentSmsProvider`] sends through Tencent Cloud SMS (API 3.0, `SendSms`
+//!   2021-01-11, TC3-HMAC-SHA256), `SMS_PROVIDER=tencent`; see [`tencent`].
 
 mod log;
 mod recording;
+pub mod tencent;
 
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use async_trait::async_trait;
 
 pub use self::log::LogSmsProvider;
 pub use self::recording::{Failure, RecordingSmsProvider, SentSms};
+pub use self::tencent::TencentSmsProvider;
 use crate::domain::{Mobile, SmsCode, SmsPurpose};
 
 /// One verification SMS: the template gets the code and its validity in minutes.

@@ -7,6 +7,7 @@
 mod helpers;
 
 mod code_store;
+mod fake_tencent;
 mod graphql_http;
 mod login_password;
 mod me_and_users;
@@ -14,3 +15,4 @@ mod mobile_exists;
 mod schema;
 mod sessions;
 mod sms_codes;
+mod tencent;
