@@ -20,9 +20,12 @@ impl ConfigError {
     }
 }
 
+/// Looks one variable up: `None` when unset, `Some(Err(()))` when not UTF-8.
+type Lookup = Box<dyn Fn(&str) -> Option<Result<String, ()>>>;
+
 /// Where variables come from: the process environment, or a fixed list (tests).
 pub struct Env {
-    lookup: Box<dyn Fn(&str) -> Option<Result<String, ()>>>,
+    lookup: Lookup,
 }
 
 impl Env {

@@ -3,6 +3,7 @@ use std::net::SocketAddr;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError};
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse};
@@ -28,8 +29,15 @@ pub async fn post(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> axum::response::Response {
+    let Ok(body) = body else {
+        return bad_request(
+            &headers,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the body is larger than HTTP_BODY_LIMIT_BYTES allows",
+        );
+    };
     let batch = match parse_body(&headers, &body, state.app.config.graphql.max_batch) {
         Ok(batch) => batch,
         Err(message) => return bad_request(&headers, StatusCode::BAD_REQUEST, message),

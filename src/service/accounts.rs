@@ -2,12 +2,14 @@
 
 use chrono::Utc;
 
+use super::limits;
 use super::sessions::{self, SignedIn};
 use super::sms_codes::consume_code;
 use crate::db;
 use crate::db::users::{NewUser, UserRow};
 use crate::domain::{Email, InvalidInput, Mobile, Password, SmsCode, SmsPurpose, UserId, Username};
 use crate::error::{AppError, AppResult};
+use crate::limits::{LimitedAction, RateLimit};
 use crate::state::{AppState, RequestMeta};
 
 /// A login `account`: which column it names is decided by its shape alone,
@@ -41,7 +43,9 @@ impl Account {
 }
 
 /// `loginWithPassword`. An unknown account costs the same Argon2 work as a
-/// wrong password and gives the same `INVALID_CREDENTIALS`.
+/// wrong password and gives the same `INVALID_CREDENTIALS`. Failures are
+/// throttled per client IP and per account before any hashing (see
+/// `LoginThrottle`).
 #[tracing::instrument(name = "login with password", skip_all)]
 pub async fn login_with_password(
     state: &AppState,
@@ -55,11 +59,98 @@ pub async fn login_with_password(
         Account::Email(email) => db::users::find_by_email(&state.db, email).await?,
         Account::Unknown => None,
     };
+    let throttle = LoginThrottle::new(state, meta, &account, user.as_ref());
+    throttle.check().await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let matches = state.passwords.verify(password, stored).await?;
     match user {
         Some(user) if matches && user.is_active => sign_in(state, meta, user).await,
-        _ => Err(AppError::InvalidCredentials),
+        _ => {
+            throttle.record_failure().await;
+            Err(AppError::InvalidCredentials)
+        }
+    }
+}
+
+/// How failed password logins are throttled, so guessing is slow but a
+/// stranger cannot lock someone out for long:
+///
+/// - per client IP: `LOGIN_FAILURE_LIMIT_PER_IP`, across accounts (spraying);
+/// - per account *and* IP: `LOGIN_FAILURE_LIMIT_PER_ACCOUNT`, so one guesser
+///   is stopped without touching the owner, who signs in from elsewhere;
+/// - per account from all IPs together: ten times that count, which caps
+///   guessing spread over many addresses. Only a stranger who fails that often
+///   within the window blocks password login for the rest of it, and SMS login
+///   stays open to the owner throughout.
+struct LoginThrottle<'a> {
+    state: &'a AppState,
+    ip: String,
+    account: String,
+}
+
+/// How many per-account failures, from all IPs together, are tolerated
+/// compared with one account-and-IP pair.
+const ACCOUNT_WIDE_FACTOR: u32 = 10;
+
+impl<'a> LoginThrottle<'a> {
+    fn new(
+        state: &'a AppState,
+        meta: &RequestMeta,
+        account: &Account,
+        user: Option<&UserRow>,
+    ) -> Self {
+        // Every written form of one account is one account: key by user id when known.
+        let account = match (user, account) {
+            (Some(user), _) => user.id.to_string(),
+            (None, Account::Username(name)) => name.as_str().to_lowercase(),
+            (None, Account::Mobile(mobile)) => mobile.as_str().to_owned(),
+            (None, Account::Email(email)) => email.as_str().to_lowercase(),
+            (None, Account::Unknown) => "unknown".to_owned(),
+        };
+        Self {
+            state,
+            ip: meta.client_ip.to_string(),
+            account,
+        }
+    }
+
+    fn limits(&self) -> [(LimitedAction, String, Option<RateLimit>); 3] {
+        let config = &self.state.config.limits;
+        let per_account = config.login_failures_per_account;
+        let account_wide = per_account.map(|limit| RateLimit {
+            count: limit.count.saturating_mul(ACCOUNT_WIDE_FACTOR),
+            window: limit.window,
+        });
+        [
+            (
+                LimitedAction::LoginFailurePerIp,
+                self.ip.clone(),
+                config.login_failures_per_ip,
+            ),
+            (
+                LimitedAction::LoginFailurePerAccount,
+                format!("{}|{}", self.account, self.ip),
+                per_account,
+            ),
+            (
+                LimitedAction::LoginFailurePerAccount,
+                self.account.clone(),
+                account_wide,
+            ),
+        ]
+    }
+
+    async fn check(&self) -> AppResult<()> {
+        for (action, subject, limit) in self.limits() {
+            limits::check(self.state, action, &subject, limit).await?;
+        }
+        Ok(())
+    }
+
+    async fn record_failure(&self) {
+        for (action, subject, limit) in self.limits() {
+            limits::record_failure(self.state, action, &subject, limit).await;
+        }
     }
 }
 

@@ -245,16 +245,29 @@ async fn graphiql_schema_fetch_fits_the_limits() {
 
 #[tokio::test]
 async fn deep_or_complex_documents_are_refused() {
-    let app = spawn_app(Backend::Sqlite).var("GRAPHQL_MAX_COMPLEXITY", "5").spawn().await;
+    let app = spawn_app(Backend::Sqlite)
+        .var("GRAPHQL_MAX_COMPLEXITY", "5")
+        .spawn()
+        .await;
     let deep = format!("{{ {}x{} }}", "a { ".repeat(11), " }".repeat(11));
     let answer = app.graphql(&deep, json!({})).await;
-    assert_eq!(answer["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{answer}");
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+        "{answer}"
+    );
     assert_eq!(answer["errors"][0]["message"], "Query is nested too deep.");
 
-    let fields: String = (0..6).map(|i| format!("m{i}: mobileExists(mobile: \"13711112222\") ")).collect();
+    let fields: String = (0..6)
+        .map(|i| format!("m{i}: mobileExists(mobile: \"13711112222\") "))
+        .collect();
     let answer = app.graphql(&format!("{{ {fields} }}"), json!({})).await;
-    assert_eq!(answer["errors"][0]["message"], "Query is too complex.", "{answer}");
-    let fields: String = (0..5).map(|i| format!("m{i}: mobileExists(mobile: \"13711112222\") ")).collect();
+    assert_eq!(
+        answer["errors"][0]["message"], "Query is too complex.",
+        "{answer}"
+    );
+    let fields: String = (0..5)
+        .map(|i| format!("m{i}: mobileExists(mobile: \"13711112222\") "))
+        .collect();
     let answer = app.graphql(&format!("{{ {fields} }}"), json!({})).await;
     assert!(answer["errors"].is_null(), "{answer}");
 }

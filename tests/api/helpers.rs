@@ -85,6 +85,7 @@ pub struct TestAppBuilder {
     store: Store,
     vars: Vec<(&'static str, String)>,
     configured_sms: bool,
+    postgres_port: Option<u16>,
 }
 
 pub fn spawn_app(backend: Backend) -> TestAppBuilder {
@@ -93,6 +94,7 @@ pub fn spawn_app(backend: Backend) -> TestAppBuilder {
         store: Store::Memory,
         vars: Vec::new(),
         configured_sms: false,
+        postgres_port: None,
     }
 }
 
@@ -109,6 +111,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Reaches the fresh PostgreSQL database through this port (a fault-injecting proxy).
+    pub fn postgres_port(mut self, port: u16) -> Self {
+        self.postgres_port = Some(port);
+        self
+    }
+
     /// Sets a configuration variable as the contract names it.
     pub fn var(mut self, key: &'static str, value: impl Into<String>) -> Self {
         self.vars.push((key, value.into()));
@@ -118,7 +126,13 @@ impl TestAppBuilder {
     pub async fn spawn(self) -> TestApp {
         init_test_logging();
         let database_url = match self.backend {
-            Backend::Postgres => fresh_postgres_database().await,
+            Backend::Postgres => {
+                let url = fresh_postgres_database().await;
+                match self.postgres_port {
+                    Some(port) => url.replace(":5432/", &format!(":{port}/")),
+                    None => url,
+                }
+            }
             Backend::Sqlite => {
                 let path =
                     std::env::temp_dir().join(format!("smsauth-test-{}.db", uuid::Uuid::new_v4()));

@@ -6,10 +6,15 @@
 
 mod helpers;
 
+mod abuse;
+mod bad_input;
 mod code_store;
 mod fake_tencent;
+mod faults;
 mod graphql_http;
+mod load;
 mod login_password;
+mod logs;
 mod me_and_users;
 mod mobile_exists;
 mod schema;

@@ -1,0 +1,120 @@
+//! Abuse limits that need a real client: password guessing, and IP spoofing.
+
+use serde_json::json;
+
+use crate::helpers::{Setup, error_code, error_extensions, spawn_setup};
+use crate::on_both_setups;
+
+const LOGIN: &str = "mutation($a: String!, $p: String!) { loginWithPassword(account: $a, password: $p) { accessToken } }";
+const EXISTS: &str = "query { mobileExists(mobile: \"13711112222\") }";
+
+async fn password_guessing_is_throttled_per_account(setup: Setup) {
+    let app = spawn_setup(setup)
+        .var("LOGIN_FAILURE_LIMIT_PER_ACCOUNT", "3/15m")
+        .spawn()
+        .await;
+    app.create_user(
+        "alice",
+        "13711112222",
+        Some("a@example.com"),
+        "correct horse battery",
+    )
+    .await;
+
+    // Three wrong guesses, through different written forms of one account.
+    for account in ["alice", "+8613711112222", "A@example.com"] {
+        let answer = app
+            .graphql(LOGIN, json!({ "a": account, "p": "guess" }))
+            .await;
+        assert_eq!(error_code(&answer).as_deref(), Some("INVALID_CREDENTIALS"));
+    }
+    // Now even the right password is refused from this client, with a retry time.
+    let answer = app
+        .graphql(LOGIN, json!({ "a": "alice", "p": "correct horse battery" }))
+        .await;
+    assert_eq!(
+        error_code(&answer).as_deref(),
+        Some("RATE_LIMITED"),
+        "{answer}"
+    );
+    let retry_after = error_extensions(&answer)["retryAfter"].as_u64().unwrap();
+    assert!((800..=900).contains(&retry_after), "{retry_after}");
+}
+
+async fn password_spraying_is_throttled_per_ip(setup: Setup) {
+    let app = spawn_setup(setup)
+        .var("LOGIN_FAILURE_LIMIT_PER_IP", "3/1h")
+        .spawn()
+        .await;
+    for account in ["anna", "bert", "carl"] {
+        let answer = app
+            .graphql(LOGIN, json!({ "a": account, "p": "password1" }))
+            .await;
+        assert_eq!(error_code(&answer).as_deref(), Some("INVALID_CREDENTIALS"));
+    }
+    let answer = app
+        .graphql(LOGIN, json!({ "a": "dora", "p": "password1" }))
+        .await;
+    assert_eq!(
+        error_code(&answer).as_deref(),
+        Some("RATE_LIMITED"),
+        "{answer}"
+    );
+}
+
+async fn a_direct_client_cannot_spoof_its_ip(setup: Setup) {
+    // No trusted proxies: X-Forwarded-For is ignored.
+    let app = spawn_setup(setup)
+        .var("MOBILE_EXISTS_LIMIT_PER_IP", "2/1m")
+        .spawn()
+        .await;
+    let url = format!("{}/graphql", app.address);
+    let mut codes = Vec::new();
+    for fake in ["1.1.1.1", "2.2.2.2", "3.3.3.3"] {
+        let answer: serde_json::Value = app
+            .client
+            .post(&url)
+            .header("x-forwarded-for", fake)
+            .json(&json!({ "query": EXISTS }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        codes.push(error_code(&answer));
+    }
+    assert_eq!(codes, vec![None, None, Some("RATE_LIMITED".to_owned())]);
+
+    // Behind a trusted proxy, the forwarded address is the client.
+    let app = spawn_setup(setup)
+        .var("MOBILE_EXISTS_LIMIT_PER_IP", "2/1m")
+        .var("TRUSTED_PROXIES", "127.0.0.0/8")
+        .spawn()
+        .await;
+    let url = format!("{}/graphql", app.address);
+    for client in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        let answer: serde_json::Value = app
+            .client
+            .post(&url)
+            .header("x-forwarded-for", format!("6.6.6.6, {client}"))
+            .json(&json!({ "query": EXISTS }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_code(&answer),
+            None,
+            "each client has its own limit: {answer}"
+        );
+    }
+}
+
+on_both_setups!(
+    password_guessing_is_throttled_per_account,
+    password_spraying_is_throttled_per_ip,
+    a_direct_client_cannot_spoof_its_ip,
+);
