@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# bench/run.sh [--with-peer]: benchmark smsauth on this machine.
+#
+# Builds the release binary, starts it on PostgreSQL + Redis with a local fake
+# of Tencent's SMS endpoint (so sendSmsCode pays for signing and an HTTP call,
+# not for a real network), seeds users, loads each operation with wrk for
+# DURATION s at CONCURRENCY connections, and prints a table: req/s, p50, p99,
+# errors (any answer without the operation's success marker) and the server's
+# peak RSS during the run. Then two mixed runs: raw Argon2id hashes/s against
+# loginWithPassword, and mobileExists while loginWithPassword floods at 64
+# connections. --with-peer also runs ../shared/peer-django/bench/bench.sh and
+# prints the ratios. Raw output: bench/out/<time>/ (not in git).
+#
+# Env: DURATION (10), CONCURRENCY (32), THREADS (wrk threads, 1), PROBE_CONCURRENCY (8), USERS (40000: one LOGIN code each, enough for loginWithSms at 4000/s),
+#      PORT (18000), FAKE_PORT (18090), PEER_PORT (18001),
+#      PG (postgres://postgres@127.0.0.1:5432), REDIS_DB (14).
+# Needs: wrk (apt-get install -y wrk), psql, redis-cli.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+with_peer=false
+[ "${1:-}" = "--with-peer" ] && with_peer=true
+duration=${DURATION:-10} conc=${CONCURRENCY:-32} threads=${THREADS:-1} users=${USERS:-40000}
+port=${PORT:-18000} fake_port=${FAKE_PORT:-18090} peer_port=${PEER_PORT:-18001}
+pg=${PG:-postgres://postgres@127.0.0.1:5432} redis_db=${REDIS_DB:-14}
+password=bench-password-1
+out=$here/out/$(date +%Y%m%dT%H%M%S)
+mkdir -p "$out"
+for tool in wrk psql redis-cli; do
+  command -v "$tool" >/dev/null || { echo "bench: needs $tool (apt-get install -y wrk postgresql-client redis-tools)" >&2; exit 1; }
+done
+
+echo "bench: building (release)" >&2
+(cd "$repo" && cargo build --release --locked --bin smsauth --example bench_fake_tencent --example argon2_rate -q)
+bin=$repo/target/release
+
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+# A fresh database and Redis DB.
+psql "$pg/postgres" -qAtc "DROP DATABASE IF EXISTS smsauth_bench" -c "CREATE DATABASE smsauth_bench" >/dev/null
+redis-cli -n "$redis_db" flushdb >/dev/null
+
+: >"$out/codes.txt"
+"$bin/examples/bench_fake_tencent" "127.0.0.1:$fake_port" "$out/codes.txt" &
+pids+=($!)
+
+export LISTEN_ADDR=127.0.0.1:$port DATABASE_URL=$pg/smsauth_bench REDIS_URL=redis://127.0.0.1:6379/$redis_db
+export JWT_SECRET=bench-secret-bench-secret-bench-secret RUST_LOG=warn
+export SMS_PROVIDER=tencent TENCENT_SECRET_ID=AKIDbench TENCENT_SECRET_KEY=bench-key
+export TENCENT_SMS_SDK_APP_ID=1400000000 TENCENT_SMS_SIGN_NAME=smsauth TENCENT_SMS_TEMPLATE_ID=1000000
+export TENCENT_SMS_ENDPOINT=http://127.0.0.1:$fake_port
+# Every request comes from 127.0.0.1: per-IP limits would measure the limiter, not the service.
+export SMS_SEND_LIMIT_PER_IP=off SMS_VERIFY_LIMIT_PER_IP=off MOBILE_EXISTS_LIMIT_PER_IP=off
+export LOGIN_FAILURE_LIMIT_PER_IP=off LOGIN_FAILURE_LIMIT_PER_ACCOUNT=off
+"$bin/smsauth" >"$out/server.log" 2>&1 &
+server=$!
+pids+=($server)
+base=http://127.0.0.1:$port
+for _ in $(seq 1 100); do curl -fs -o /dev/null "$base/readyz" && break; sleep 0.1; done
+curl -fs -o /dev/null "$base/readyz" || { cat "$out/server.log"; echo "bench: smsauth did not start" >&2; exit 1; }
+
+echo "bench: seeding $users users" >&2
+hash=$("$bin/examples/argon2_rate" --hash "$password")
+psql "$pg/smsauth_bench" -qAt -v ON_ERROR_STOP=1 -c "
+  INSERT INTO users (id, username, mobile, email, password_hash, is_active, token_version, created_at, updated_at)
+  SELECT gen_random_uuid(), 'bench' || i, '+86139' || lpad(i::text, 8, '0'), NULL, '$hash', true, 0, now(), now()
+  FROM generate_series(0, $users - 1) AS i" >/dev/null
+
+# Peak RSS of the server while a command runs (sampled every 50 ms), in MiB.
+rss_peak_file=$out/rss
+sample_rss() {
+  local peak=0 kb
+  while kill -0 "$server" 2>/dev/null; do
+    kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$server/status" 2>/dev/null || echo 0)
+    [ "${kb:-0}" -gt "$peak" ] && peak=$kb && echo "$peak" >"$rss_peak_file"
+    sleep 0.05
+  done
+}
+load() { # load OP SECONDS CONNECTIONS [VAR=value ...]: one wrk run; its RESULT line + peak RSS
+  local op=$1 secs=$2 c=$3; shift 3
+  echo 0 >"$rss_peak_file"
+  sample_rss & local sampler=$!
+  env OP="$op" USERS="$users" THREADS="$threads" PASSWORD="$password" "$@" \
+    wrk -t "$threads" -c "$c" -d "${secs}s" --timeout 30s --latency -s "$here/ops.lua" "$base" >"$out/$op.txt"
+  kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
+  echo "RSS $(( $(cat "$rss_peak_file") / 1024 ))" >>"$out/$op.txt"
+}
+result() { grep '^RESULT' "$out/$1.txt"; }
+
+echo "bench: warm-up" >&2
+load mobileExists 3 "$conc" && mv "$out/mobileExists.txt" "$out/warmup.txt"
+
+# Codes for loginWithSms: one LOGIN code to each seeded user, through the
+# service (not timed); the fake endpoint writes down what it "delivered".
+echo "bench: sending LOGIN codes to the seeded users" >&2
+# Each user once; past the last one the cooldown answers cheaply.
+OP=seedLogin USERS="$users" THREADS=1 wrk -t 1 -c "$conc" -d "$((users / 1500 + 5))s" --timeout 30s \
+  -s "$here/ops.lua" "$base" >"$out/seed.txt"
+grep '^+86139' "$out/codes.txt" >"$out/login-pairs.txt" || true
+echo "bench: $(wc -l <"$out/login-pairs.txt") LOGIN codes" >&2
+
+ops="mobileExists sendSmsCode loginWithSms registerWithSms loginWithPassword me refreshToken"
+for op in $ops; do
+  echo "bench: $op" >&2
+  case $op in
+    sendSmsCode) load sendSmsCode "$duration" "$conc" SEND_BASE=13800000000 ;;
+    loginWithSms) load loginWithSms "$duration" "$conc" PAIRS="$out/login-pairs.txt" SAVE_TOKENS="$out/refresh" ;;
+    registerWithSms)
+      grep '^+86138' "$out/codes.txt" >"$out/register-pairs.txt"
+      load registerWithSms "$duration" "$conc" PAIRS="$out/register-pairs.txt" ;;
+    me)
+      token=$(curl -s "$base/graphql" -H 'content-type: application/json' \
+        -d "{\"query\":\"mutation{loginWithPassword(account:\\\"+8613900000000\\\",password:\\\"$password\\\"){accessToken}}\"}" |
+        sed -n 's/.*"accessToken":"\([^"]*\)".*/\1/p')
+      load me "$duration" "$conc" TOKEN="$token" ;;
+    refreshToken)
+      cat "$out"/refresh.* >"$out/refresh-tokens.txt"
+      load refreshToken "$duration" "$conc" TOKENS="$out/refresh-tokens.txt" ;;
+    *) load "$op" "$duration" "$conc" ;;
+  esac
+done
+
+echo "bench: mixed runs" >&2
+"$bin/examples/argon2_rate" "$duration" >"$out/argon2.txt"
+# (b) mobileExists at a modest concurrency, idle and then during a password flood.
+probe_conc=${PROBE_CONCURRENCY:-8}
+cp "$out/mobileExists.txt" "$out/mobileExists-table.txt"
+load mobileExists "$duration" "$probe_conc" && mv "$out/mobileExists.txt" "$out/mobileExists-idle.txt"
+OP=loginWithPassword USERS="$users" THREADS=1 PASSWORD="$password" \
+  wrk -t 1 -c 64 -d "$((duration + 2))s" --timeout 30s -s "$here/ops.lua" "$base" >"$out/flood.txt" &
+flood=$!
+sleep 1
+load mobileExists "$duration" "$probe_conc" && mv "$out/mobileExists.txt" "$out/mobileExists-flood.txt"
+cp "$out/mobileExists-table.txt" "$out/mobileExists.txt"
+wait "$flood" || true
+peak_total=$(awk '/^VmHWM:/ {print int($2 / 1024)}' "/proc/$server/status")
+
+{
+  echo "# $(date -u +%FT%TZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  echo "# smsauth $(git -C "$repo" rev-parse --short HEAD) on PostgreSQL + Redis; wrk -t $threads -c $conc -d ${duration}s; $users users"
+  printf '%-18s %10s %9s %9s %8s %9s %9s\n' operation 'req/s' 'p50 ms' 'p99 ms' errors requests 'RSS MiB'
+  for op in $ops; do
+    read -r _ name reqs _ rps p50 p99 errs < <(result "$op")
+    rss=$(awk '/^RSS/ {print $2}' "$out/$op.txt")
+    printf '%-18s %10s %9s %9s %8s %9s %9s\n' "$name" "$rps" "$p50" "$p99" "$errs" "$reqs" "$rss"
+  done
+  read -r _ cores _ _ _ rate < <(cat "$out/argon2.txt")
+  read -r _ _ _ _ login_rps _ < <(result loginWithPassword)
+  read -r _ _ _ _ register_rps _ < <(result registerWithSms)
+  echo "# (a) raw Argon2id ${rate} on $cores cores; loginWithPassword $login_rps/s, registerWithSms $register_rps/s" \
+    "($(awk -v a="$login_rps" -v b="${rate%/s}" 'BEGIN {printf "%.0f", 100 * a / b}')%, $(awk -v a="$register_rps" -v b="${rate%/s}" 'BEGIN {printf "%.0f", 100 * a / b}')%)"
+  read -r _ _ _ _ _ _ idle_p99 _ < <(grep '^RESULT' "$out/mobileExists-idle.txt")
+  read -r _ _ _ _ flood_rps _ flood_p99 flood_errs < <(grep '^RESULT' "$out/mobileExists-flood.txt")
+  echo "# (b) mobileExists (wrk -c $probe_conc) during a loginWithPassword flood (-c 64): p99 $flood_p99 ms vs $idle_p99 ms idle" \
+    "($(awk -v a="$flood_p99" -v b="$idle_p99" 'BEGIN {printf "%.1f", a / b}')x), $flood_rps req/s, $flood_errs errors"
+  echo "# server peak RSS across all runs: $peak_total MiB"
+} | tee "$out/table.txt"
+
+if $with_peer; then
+  echo "bench: the Django peer (a copy of ../shared/peer-django, which is read-only)" >&2
+  peer_copy=$(mktemp -d)/peer-django
+  cp -r "$repo/../shared/peer-django" "$peer_copy"
+  chmod -R u+w "$peer_copy"
+  bash "$peer_copy/bench/bench.sh" "$peer_port" | tee "$out/peer.txt"
+  {
+    echo "# ratio smsauth / Django (req/s)"
+    peer_rps() { awk -v op="$1" '$1 == op {print $2}' "$out/peer.txt"; }
+    ours_rps() { read -r _ _ _ rps _ < <(result "$1"); echo "$rps"; }
+    for pair in mobileExists:check sendSmsCode:send_sms loginWithSms:login_sms loginWithPassword:login_mul registerWithSms:register me:check; do
+      ours=${pair%%:*} theirs=${pair##*:}
+      a=$(ours_rps "$ours") b=$(peer_rps "$theirs")
+      printf '%-18s vs %-10s %8s / %8s = %6s\n' "$ours" "$theirs" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN {if (b > 0) printf "%.1fx", a / b; else print "-"}')"
+    done
+  } | tee -a "$out/table.txt"
+fi
