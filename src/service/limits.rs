@@ -18,15 +18,7 @@ pub async fn hit(
     limit: Option<RateLimit>,
 ) -> AppResult<()> {
     let Some(limit) = limit else { return Ok(()) };
-    match state
-        .codes
-        .hit(action, subject, limit)
-        .await
-        .map_err(store_unavailable)?
-    {
-        LimitOutcome::Allowed => Ok(()),
-        LimitOutcome::Limited { retry_after } => Err(AppError::rate_limited(retry_after)),
-    }
+    allowed(state.codes.hit(action, subject, limit).await)
 }
 
 /// `RATE_LIMITED` when the subject is already at its limit; counts nothing.
@@ -37,12 +29,12 @@ pub async fn check(
     limit: Option<RateLimit>,
 ) -> AppResult<()> {
     let Some(limit) = limit else { return Ok(()) };
-    match state
-        .codes
-        .check(action, subject, limit)
-        .await
-        .map_err(store_unavailable)?
-    {
+    allowed(state.codes.check(action, subject, limit).await)
+}
+
+/// A store's answer as the request sees it.
+fn allowed(outcome: Result<LimitOutcome, anyhow::Error>) -> AppResult<()> {
+    match outcome.map_err(store_unavailable)? {
         LimitOutcome::Allowed => Ok(()),
         LimitOutcome::Limited { retry_after } => Err(AppError::rate_limited(retry_after)),
     }
