@@ -48,6 +48,9 @@ pids+=($!)
 
 export LISTEN_ADDR=127.0.0.1:$port DATABASE_URL=$pg/smsauth_bench REDIS_URL=redis://127.0.0.1:6379/$redis_db
 export JWT_SECRET=bench-secret-bench-secret-bench-secret RUST_LOG=warn
+# PostgreSQL shares the 2 cores here: a small pool means fewer backends
+# switching in and out (mobileExists: 7.1k req/s at 2-4 connections, 6.1k at 16).
+export DATABASE_MAX_CONNECTIONS=${DATABASE_MAX_CONNECTIONS:-4}
 export SMS_PROVIDER=tencent TENCENT_SECRET_ID=AKIDbench TENCENT_SECRET_KEY=bench-key
 export TENCENT_SMS_SDK_APP_ID=1400000000 TENCENT_SMS_SIGN_NAME=smsauth TENCENT_SMS_TEMPLATE_ID=1000000
 export TENCENT_SMS_ENDPOINT=http://127.0.0.1:$fake_port

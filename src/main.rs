@@ -46,7 +46,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let db = smsauth::db::connect(config.database_url.expose_secret(), None).await?;
+    let db = smsauth::db::connect(
+        config.database_url.expose_secret(),
+        config.database_max_connections,
+        None,
+    )
+    .await?;
     Migrator::up(&db, None).await?;
     tracing::info!("migrations applied");
     Ok(())

@@ -50,9 +50,20 @@ impl ApplicationBuilder {
         // reqwest is built without a default TLS backend; use ring's.
         let _ = rustls::crypto::ring::default_provider().install_default();
 
-        let db = db::connect(config.database_url.expose_secret(), self.sql_observer)
-            .await
-            .context("connecting to the database (DATABASE_URL)")?;
+        let db = db::connect(
+            config.database_url.expose_secret(),
+            config.database_max_connections,
+            self.sql_observer,
+        )
+        .await
+        .context("connecting to the database (DATABASE_URL)")?;
+        let db_relaxed = db::connect_relaxed(
+            config.database_url.expose_secret(),
+            config.database_max_connections.div_ceil(2),
+            &db,
+        )
+        .await
+        .context("connecting to the database (DATABASE_URL)")?;
         if config.auto_migrate {
             Migrator::up(&db, None)
                 .await
@@ -109,6 +120,7 @@ impl ApplicationBuilder {
 
         let state = Arc::new(AppState {
             db,
+            db_relaxed,
             codes,
             sms,
             jwt,

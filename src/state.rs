@@ -13,6 +13,8 @@ use crate::sms::SmsProvider;
 pub struct AppState {
     pub config: Arc<Config>,
     pub db: DatabaseConnection,
+    /// For writes a database crash may lose without harm (see `db::connect_relaxed`).
+    pub db_relaxed: DatabaseConnection,
     pub codes: Arc<dyn CodeStore>,
     pub sms: Arc<dyn SmsProvider>,
     pub jwt: JwtKeys,

@@ -20,6 +20,8 @@ use crate::limits::RateLimit;
 pub struct Config {
     pub listen_addr: SocketAddr,
     pub database_url: SecretString,
+    /// Connections in the database pool (`DATABASE_MAX_CONNECTIONS`).
+    pub database_max_connections: u32,
     pub redis: Option<RedisConfig>,
     pub auto_migrate: bool,
     pub jwt: JwtConfig,
@@ -149,6 +151,7 @@ impl Config {
                 env.var("DATABASE_URL")?
                     .unwrap_or_else(|| "sqlite://smsauth.db?mode=rwc".to_owned()),
             ),
+            database_max_connections: env.var_parsed("DATABASE_MAX_CONNECTIONS", 10)?,
             redis: env.var("REDIS_URL")?.map(|url| RedisConfig {
                 url: SecretString::from(url),
                 key_prefix: "smsauth".to_owned(),

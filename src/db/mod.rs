@@ -18,12 +18,12 @@ pub type SqlObserver = Arc<dyn Fn(&str) + Send + Sync>;
 /// outage becomes `SERVICE_UNAVAILABLE` quickly instead of a hanging request.
 pub async fn connect(
     url: &str,
+    max_connections: u32,
     observer: Option<SqlObserver>,
 ) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
-    let max = if url.starts_with("sqlite") { 4 } else { 16 };
     options
-        .max_connections(max)
+        .max_connections(max_connections.max(1))
         .min_connections(1)
         .connect_timeout(Duration::from_secs(3))
         .acquire_timeout(Duration::from_secs(3))
@@ -39,6 +39,25 @@ pub async fn connect(
         db.set_metric_callback(move |info| observer(&info.statement.sql));
     }
     Ok(db)
+}
+
+/// A pool for writes that may be lost in a database crash without harm
+/// (audit rows, last-login times, the first refresh token of a sign-in): on
+/// PostgreSQL its sessions commit with `synchronous_commit = off`, so a
+/// request does not wait for the WAL flush (at most ~0.6 s of such writes can
+/// be lost in a crash; nothing is ever corrupted). Accounts, passwords and
+/// token rotation and revocation never use it. On SQLite it is the same pool.
+pub async fn connect_relaxed(
+    url: &str,
+    max_connections: u32,
+    primary: &DatabaseConnection,
+) -> Result<DatabaseConnection, DbErr> {
+    if !url.starts_with("postgres") {
+        return Ok(primary.clone());
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let url = format!("{url}{separator}options=-c%20synchronous_commit%3Doff");
+    connect(&url, max_connections, None).await
 }
 
 /// The name of the unique index an insert or update violated, if that is why it failed.

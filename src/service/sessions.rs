@@ -31,8 +31,9 @@ pub async fn sign_in(
     now: DateTime<Utc>,
 ) -> AppResult<SignedIn> {
     let refresh_token = PlainRefreshToken::generate();
+    // A new family: if a crash lost it, the user would only sign in again.
     db::refresh_tokens::insert(
-        &state.db,
+        &state.db_relaxed,
         new_refresh_row(state, meta, &user, Uuid::now_v7(), &refresh_token, now),
     )
     .await?;
