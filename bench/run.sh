@@ -170,7 +170,7 @@ if $with_peer; then
   {
     echo "# ratio smsauth / Django (req/s)"
     peer_rps() { awk -v op="$1" '$1 == op {print $2}' "$out/peer.txt"; }
-    ours_rps() { read -r _ _ _ rps _ < <(result "$1"); echo "$rps"; }
+    ours_rps() { read -r _ _ _ _ rps _ < <(result "$1"); echo "$rps"; }
     for pair in mobileExists:check sendSmsCode:send_sms loginWithSms:login_sms loginWithPassword:login_mul registerWithSms:register me:check; do
       ours=${pair%%:*} theirs=${pair##*:}
       a=$(ours_rps "$ours") b=$(peer_rps "$theirs")

@@ -21,6 +21,8 @@ pub struct NewUser<'a> {
     pub email: Option<&'a Email>,
     pub password_hash: String,
     pub now: DateTime<Utc>,
+    /// Set when the user is signed in as they are created (registration).
+    pub signed_in: bool,
 }
 
 /// Every user whose id is in `ids`, in one SELECT.
@@ -89,7 +91,7 @@ pub async fn insert(db: &DatabaseConnection, new: NewUser<'_>) -> AppResult<User
         token_version: Set(0),
         created_at: Set(new.now),
         updated_at: Set(new.now),
-        last_login_at: Set(None),
+        last_login_at: Set(new.signed_in.then_some(new.now)),
     };
     row.insert(db)
         .await

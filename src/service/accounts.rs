@@ -193,6 +193,7 @@ pub async fn register_with_sms(
                 email: None,
                 password_hash: password_hash.clone(),
                 now: Utc::now(),
+                signed_in: true,
             },
         )
         .await;
@@ -202,7 +203,9 @@ pub async fn register_with_sms(
         }
     };
     tracing::info!(user = %user.id, "user registered");
-    sign_in(state, meta, user).await
+    // Registering signs in: `last_login_at` was set by the insert itself.
+    let now = user.last_login_at.unwrap_or_else(Utc::now);
+    sessions::sign_in(state, meta, user, now).await
 }
 
 /// A default username derived from the mobile without revealing it: `u` and

@@ -263,6 +263,7 @@ impl TestApp {
                 email: email.as_ref(),
                 password_hash: self.state.passwords.hash(password).await.unwrap(),
                 now: Utc::now(),
+                signed_in: false,
             },
         )
         .await
