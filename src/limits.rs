@@ -45,7 +45,8 @@ impl fmt::Display for RateLimit {
 }
 
 fn parse_window(raw: &str) -> Option<Duration> {
-    let unit_at = raw.len().checked_sub(1)?;
+    // The unit is the last character, which may be multi-byte (`1ｈ`).
+    let (unit_at, _) = raw.char_indices().last()?;
     let (number, unit) = raw.split_at(unit_at);
     let number: u64 = if number.is_empty() {
         1

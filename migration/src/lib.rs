@@ -11,6 +11,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_create_users;
 mod m20261124_000002_create_sms_messages;
 mod m20261124_000003_create_refresh_tokens;
+mod m20261124_000004_refresh_token_versions;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_create_users::Migration),
             Box::new(m20261124_000002_create_sms_messages::Migration),
             Box::new(m20261124_000003_create_refresh_tokens::Migration),
+            Box::new(m20261124_000004_refresh_token_versions::Migration),
         ]
     }
 }

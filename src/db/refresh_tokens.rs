@@ -24,6 +24,7 @@ pub struct NewRefreshToken<'a> {
     pub expires_at: DateTime<Utc>,
     pub user_agent: Option<&'a str>,
     pub ip: Option<String>,
+    pub token_version: i32,
 }
 
 pub async fn insert<C: ConnectionTrait>(db: &C, new: NewRefreshToken<'_>) -> AppResult<()> {
@@ -39,6 +40,7 @@ pub async fn insert<C: ConnectionTrait>(db: &C, new: NewRefreshToken<'_>) -> App
         // Stored for the user's own records; bounded so a huge header is no burden.
         user_agent: Set(new.user_agent.map(|ua| ua.chars().take(256).collect())),
         ip: Set(new.ip),
+        token_version: Set(new.token_version),
     }
     .insert(db)
     .await?;
@@ -83,8 +85,8 @@ pub async fn revoke_family(
 }
 
 /// Ends every session of a user.
-pub async fn revoke_all_for_user(
-    db: &DatabaseConnection,
+pub async fn revoke_all_for_user<C: ConnectionTrait>(
+    db: &C,
     user_id: UserId,
     now: DateTime<Utc>,
 ) -> AppResult<()> {

@@ -118,8 +118,8 @@ pub async fn touch_last_login(
 
 /// Sets a new password hash and bumps the token version, so every access
 /// token issued before it is rejected.
-pub async fn set_password(
-    db: &DatabaseConnection,
+pub async fn set_password<C: sea_orm::ConnectionTrait>(
+    db: &C,
     id: UserId,
     password_hash: String,
     now: DateTime<Utc>,

@@ -65,14 +65,35 @@ impl Extension for RequestPolicyExtension {
         request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        next.run(ctx, request).await.map_err(|error| {
+        // Before anything parses it: the parser is recursive.
+        if let Err(message) = QueryLimits::check_nesting(&request.query) {
+            return Err(with_code(
+                ServerError::new(message, None),
+                "GRAPHQL_PARSE_FAILED",
+            ));
+        }
+        let mut request = next.run(ctx, request).await.map_err(|error| {
             let code = if error.message == "PersistedQueryNotFound" {
                 "PERSISTED_QUERY_NOT_FOUND"
             } else {
                 "BAD_REQUEST"
             };
             with_code(error, code)
-        })
+        })?;
+        // The limits, on the document itself (also one that came from the
+        // persisted-query cache), before async-graphql's own checks: those
+        // expand fragment spreads without bound, ours stops early.
+        let limits = self.limits;
+        let document = request
+            .parsed_query()
+            .map_err(|error| with_code(error, "GRAPHQL_PARSE_FAILED"))?;
+        if let Err(message) = limits.check(document) {
+            return Err(with_code(
+                ServerError::new(message, None),
+                "GRAPHQL_VALIDATION_FAILED",
+            ));
+        }
+        Ok(request)
     }
 
     async fn parse_query(
@@ -86,12 +107,6 @@ impl Extension for RequestPolicyExtension {
             .run(ctx, query, variables)
             .await
             .map_err(|error| with_code(error, "GRAPHQL_PARSE_FAILED"))?;
-        if let Err(message) = self.limits.check(&document) {
-            return Err(with_code(
-                ServerError::new(message, None),
-                "GRAPHQL_VALIDATION_FAILED",
-            ));
-        }
         if ctx.data_opt::<GetRequest>().is_some() && has_mutation(&document) {
             return Err(with_code(
                 ServerError::new("mutations are not allowed over GET: use POST", None),

@@ -7,9 +7,16 @@ use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, Selection, SelectionSet,
 };
 
-/// How far past a limit we bother to count (also ends cyclic fragments,
-/// which validation rejects later anyway).
-const COUNT_CAP: usize = 10_000;
+/// The most selections the walk visits. Fragments can fan out exponentially
+/// (`fragment A { ...B ...B } fragment B { ...C ...C } …`) or refer to
+/// themselves (validation rejects that, but it runs after us), so the walk is
+/// bounded by work done, not by what it finds: past this, the document is
+/// "too complex" without further counting.
+const STEP_CAP: usize = 10_000;
+
+/// Selection sets and fragment spreads nested deeper than this end the walk
+/// (and the document): the recursion must never exhaust the stack.
+const NESTING_CAP: usize = 64;
 
 #[derive(Clone, Copy, Debug)]
 pub struct QueryLimits {
@@ -18,6 +25,37 @@ pub struct QueryLimits {
 }
 
 impl QueryLimits {
+    /// Refuses, before parsing, text nested deeper than any document we would
+    /// accept, so the recursive parser never meets a 60 000-deep `{{{…`.
+    pub fn check_nesting(query: &str) -> Result<(), &'static str> {
+        let mut depth = 0usize;
+        let mut in_string = false;
+        let mut escaped = false;
+        for byte in query.bytes() {
+            if in_string {
+                match byte {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match byte {
+                b'"' => in_string = true,
+                b'{' | b'(' | b'[' => {
+                    depth += 1;
+                    if depth > NESTING_CAP {
+                        return Err("Query is nested too deep.");
+                    }
+                }
+                b'}' | b')' | b']' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// `Err` with the message for the client when a limit is exceeded.
     pub fn check(&self, document: &ExecutableDocument) -> Result<(), &'static str> {
         let operations: Vec<&SelectionSet> = match &document.operations {
@@ -30,9 +68,14 @@ impl QueryLimits {
             let mut walk = Walk {
                 document,
                 complexity: 0,
-                fragment_depth: 0,
+                steps: 0,
+                nesting: 0,
+                counted: true,
             };
             let depth = walk.selection_set(selection_set, 0, true);
+            if walk.steps > STEP_CAP {
+                return Err("Query is too complex.");
+            }
             if depth > self.max_depth {
                 return Err("Query is nested too deep.");
             }
@@ -47,25 +90,49 @@ impl QueryLimits {
 struct Walk<'a> {
     document: &'a ExecutableDocument,
     complexity: usize,
-    fragment_depth: usize,
+    steps: usize,
+    nesting: usize,
+    /// False inside introspection, which is walked but not counted.
+    counted: bool,
 }
 
 impl Walk<'_> {
     /// Returns the depth of the deepest field below (fields count 1 each).
     fn selection_set(&mut self, set: &SelectionSet, depth: usize, root: bool) -> usize {
-        if depth > COUNT_CAP || self.complexity > COUNT_CAP || self.fragment_depth > 64 {
+        if self.nesting >= NESTING_CAP {
+            self.steps = STEP_CAP + 1;
             return depth;
         }
+        self.nesting += 1;
+        let deepest = self.items(set, depth, root);
+        self.nesting -= 1;
+        deepest
+    }
+
+    fn items(&mut self, set: &SelectionSet, depth: usize, root: bool) -> usize {
         let mut deepest = depth;
         for selection in &set.items {
+            self.steps += 1;
+            if self.steps > STEP_CAP {
+                return deepest;
+            }
             let reached = match &selection.node {
                 Selection::Field(field) => {
                     let name = field.node.name.node.as_str();
                     if root && (name == "__schema" || name == "__type") {
+                        // Walked (so a fragment bomb cannot hide here) but not counted.
+                        let (complexity, counted) = (self.complexity, self.counted);
+                        self.counted = false;
+                        self.selection_set(&field.node.selection_set.node, depth, false);
+                        (self.complexity, self.counted) = (complexity, counted);
                         continue;
                     }
-                    self.complexity += 1;
-                    self.selection_set(&field.node.selection_set.node, depth + 1, false)
+                    if self.counted {
+                        self.complexity += 1;
+                    }
+                    let below =
+                        self.selection_set(&field.node.selection_set.node, depth + 1, false);
+                    if self.counted { below } else { depth }
                 }
                 Selection::FragmentSpread(spread) => {
                     let Some(fragment) =
@@ -73,11 +140,7 @@ impl Walk<'_> {
                     else {
                         continue;
                     };
-                    self.fragment_depth += 1;
-                    let reached =
-                        self.selection_set(&fragment.node.selection_set.node, depth, root);
-                    self.fragment_depth -= 1;
-                    reached
+                    self.selection_set(&fragment.node.selection_set.node, depth, root)
                 }
                 Selection::InlineFragment(inline) => {
                     self.selection_set(&inline.node.selection_set.node, depth, root)
@@ -128,6 +191,31 @@ mod tests {
     }
 
     #[test]
+    fn nesting_is_bounded_before_parsing() {
+        assert!(QueryLimits::check_nesting("{ a { b(x: [1, {y: \"{{{{\"}]) } }").is_ok());
+        let deep = format!("{}{}", "{a".repeat(100), "}".repeat(100));
+        assert_eq!(
+            QueryLimits::check_nesting(&deep),
+            Err("Query is nested too deep.")
+        );
+        let in_a_string = format!("{{ a(s: \"{}\") }}", "{".repeat(1000));
+        assert!(QueryLimits::check_nesting(&in_a_string).is_ok());
+    }
+
+    #[test]
+    fn self_referencing_and_fanning_fragments_end_quickly() {
+        let started = std::time::Instant::now();
+        let cyclic = "{ ...A } fragment A on Query { ...A ...A ...A ...A }";
+        assert_eq!(check(cyclic, 10, 200), Err("Query is too complex."));
+        let fan: String = (0..40)
+            .map(|i| format!("fragment F{i} on Query {{ ...F{} ...F{} }} ", i + 1, i + 1))
+            .collect();
+        let fanning = format!("{{ ...F0 }} {fan} fragment F40 on Query {{ a }}");
+        assert_eq!(check(&fanning, 10, 200), Err("Query is too complex."));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
     fn introspection_is_not_counted_but_cycles_end() {
         assert!(
             check(
@@ -138,5 +226,13 @@ mod tests {
             .is_ok()
         );
         assert!(check("{ a { ...F } } fragment F on A { b { ...F } }", 10, 200).is_err());
+        // A bomb hidden under __schema is still found.
+        let fan: String = (0..30)
+            .map(|i| format!("fragment F{i} on __Type {{ ...F{n} ...F{n} }} ", n = i + 1))
+            .collect();
+        let hidden = format!(
+            "{{ __schema {{ types {{ ...F0 }} }} }} {fan} fragment F30 on __Type {{ name }}"
+        );
+        assert_eq!(check(&hidden, 10, 200), Err("Query is too complex."));
     }
 }

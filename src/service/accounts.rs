@@ -1,10 +1,11 @@
 //! Accounts: registration, the three ways to sign in, and password reset.
 
 use chrono::Utc;
+use sea_orm::TransactionTrait;
 
 use super::limits;
 use super::sessions::{self, SignedIn};
-use super::sms_codes::consume_code;
+use super::sms_codes::{consume_code, under_verify_limit};
 use crate::db;
 use crate::db::users::{NewUser, UserRow};
 use crate::domain::{Email, InvalidInput, Mobile, Password, SmsCode, SmsPurpose, UserId, Username};
@@ -154,10 +155,27 @@ impl<'a> LoginThrottle<'a> {
     }
 }
 
+/// `register_with_sms` under the client's verify limit (see `under_verify_limit`).
+pub async fn register_with_sms(
+    state: &AppState,
+    meta: &RequestMeta,
+    mobile: Mobile,
+    code: SmsCode,
+    password: Password,
+    username: Option<Username>,
+) -> AppResult<SignedIn> {
+    under_verify_limit(
+        state,
+        meta,
+        register_with_sms_unlimited(state, meta, mobile, code, password, username),
+    )
+    .await
+}
+
 /// `registerWithSms`. Every input is checked before the code is consumed, so
 /// a typo does not burn the code. The unique indexes settle any race.
 #[tracing::instrument(name = "register with sms", skip_all, fields(mobile = %mobile.masked()))]
-pub async fn register_with_sms(
+async fn register_with_sms_unlimited(
     state: &AppState,
     meta: &RequestMeta,
     mobile: Mobile,
@@ -173,8 +191,9 @@ pub async fn register_with_sms(
     {
         return Err(AppError::UsernameTaken);
     }
-    consume_code(state, meta, &mobile, SmsPurpose::Register, &code).await?;
+    // Hash before consuming the code: a busy hasher must not burn it.
     let password_hash = state.passwords.hash(password.expose()).await?;
+    consume_code(state, &mobile, SmsPurpose::Register, &code).await?;
 
     // A chosen username that is taken is the user's to change; a derived one
     // that collides is ours to vary.
@@ -223,24 +242,54 @@ fn default_username(state: &AppState, mobile: &Mobile, attempt: u32) -> AppResul
     Ok(Username::parse(&format!("u{tail}"))?)
 }
 
-/// `loginWithSms`.
-#[tracing::instrument(name = "login with sms", skip_all, fields(mobile = %mobile.masked()))]
+/// `login_with_sms` under the client's verify limit (see `under_verify_limit`).
 pub async fn login_with_sms(
     state: &AppState,
     meta: &RequestMeta,
     mobile: Mobile,
     code: SmsCode,
 ) -> AppResult<SignedIn> {
+    under_verify_limit(
+        state,
+        meta,
+        login_with_sms_unlimited(state, meta, mobile, code),
+    )
+    .await
+}
+
+/// `loginWithSms`.
+#[tracing::instrument(name = "login with sms", skip_all, fields(mobile = %mobile.masked()))]
+async fn login_with_sms_unlimited(
+    state: &AppState,
+    meta: &RequestMeta,
+    mobile: Mobile,
+    code: SmsCode,
+) -> AppResult<SignedIn> {
     let user = registered_user(state, &mobile).await?;
-    consume_code(state, meta, &mobile, SmsPurpose::Login, &code).await?;
+    consume_code(state, &mobile, SmsPurpose::Login, &code).await?;
     sign_in(state, meta, user).await
+}
+
+/// `reset_password_with_sms` under the client's verify limit (see `under_verify_limit`).
+pub async fn reset_password_with_sms(
+    state: &AppState,
+    meta: &RequestMeta,
+    mobile: Mobile,
+    code: SmsCode,
+    new_password: &str,
+) -> AppResult<()> {
+    under_verify_limit(
+        state,
+        meta,
+        reset_password_with_sms_unlimited(state, mobile, code, new_password),
+    )
+    .await
 }
 
 /// `resetPasswordWithSms`: sets the password and ends every session.
 #[tracing::instrument(name = "reset password", skip_all, fields(mobile = %mobile.masked()))]
-pub async fn reset_password_with_sms(
+async fn reset_password_with_sms_unlimited(
     state: &AppState,
-    meta: &RequestMeta,
     mobile: Mobile,
     code: SmsCode,
     new_password: &str,
@@ -249,12 +298,17 @@ pub async fn reset_password_with_sms(
     let username = Username::parse(&user.username).ok();
     let password = Password::parse(new_password, &mobile, username.as_ref())
         .map_err(|invalid| InvalidInput::new("newPassword", invalid.reason))?;
-    consume_code(state, meta, &mobile, SmsPurpose::ResetPassword, &code).await?;
+    // Hash before consuming the code: a busy hasher must not burn it.
     let password_hash = state.passwords.hash(password.expose()).await?;
+    consume_code(state, &mobile, SmsPurpose::ResetPassword, &code).await?;
     let now = Utc::now();
     let id = UserId::from(user.id);
-    db::users::set_password(&state.db, id, password_hash, now).await?;
-    sessions::end_all_sessions(state, id, now).await?;
+    // One transaction: the new password and the end of every session stand or
+    // fall together. The token-version bump also stops sign-ins racing it.
+    let txn = state.db.begin().await?;
+    db::users::set_password(&txn, id, password_hash, now).await?;
+    db::refresh_tokens::revoke_all_for_user(&txn, id, now).await?;
+    txn.commit().await?;
     tracing::info!(user = %user.id, "password reset; every session ended");
     Ok(())
 }

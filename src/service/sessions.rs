@@ -58,6 +58,7 @@ fn new_refresh_row<'a>(
         expires_at: now + ttl,
         user_agent: meta.user_agent.as_deref(),
         ip: Some(meta.client_ip.to_string()),
+        token_version: user.token_version,
     }
 }
 
@@ -105,6 +106,11 @@ pub async fn refresh(
         .into_iter()
         .find(|user| user.is_active)
         .ok_or(AppError::InvalidRefreshToken)?;
+    if row.token_version != user.token_version {
+        // Issued before a password reset (possibly by a sign-in that raced it).
+        db::refresh_tokens::revoke_family(&state.db, row.family_id, now).await?;
+        return Err(AppError::InvalidRefreshToken);
+    }
 
     let successor = PlainRefreshToken::generate();
     let txn = state.db.begin().await?;
@@ -132,11 +138,6 @@ pub async fn logout(state: &AppState, presented: &str, now: DateTime<Utc>) -> Ap
         db::refresh_tokens::revoke_family(&state.db, row.family_id, now).await?;
     }
     Ok(())
-}
-
-/// Ends every session of a user (after a password reset).
-pub async fn end_all_sessions(state: &AppState, user: UserId, now: DateTime<Utc>) -> AppResult<()> {
-    db::refresh_tokens::revoke_all_for_user(&state.db, user, now).await
 }
 
 /// Deletes refresh tokens that expired more than a day ago, every hour, so the

@@ -51,6 +51,16 @@ pub async fn send_code(
         return Err(AppError::RegionNotAllowed);
     }
 
+    // Counted before the purpose check, so its answers (which tell whether a
+    // mobile is registered) cannot be probed without limit.
+    hit(
+        state,
+        LimitedAction::SendPerIp,
+        &meta.client_ip.to_string(),
+        state.config.limits.send_per_ip,
+    )
+    .await?;
+
     let registered = db::users::mobile_exists(&state.db, &mobile).await?;
     match (purpose, registered) {
         (SmsPurpose::Register, true) => return Err(AppError::MobileTaken),
@@ -59,14 +69,6 @@ pub async fn send_code(
         }
         _ => {}
     }
-
-    hit(
-        state,
-        LimitedAction::SendPerIp,
-        &meta.client_ip.to_string(),
-        state.config.limits.send_per_ip,
-    )
-    .await?;
 
     let test_code = config.test_numbers.get(&mobile);
     let code = test_code
@@ -177,31 +179,51 @@ fn delivery_error(error: SmsError) -> AppError {
     }
 }
 
-/// Checks a code and consumes it when right. Every failure, whatever its
-/// cause, counts toward the client's `SMS_VERIFY_LIMIT_PER_IP`.
+/// Checks a code and consumes it when right. Call it inside
+/// [`under_verify_limit`].
 pub async fn consume_code(
     state: &AppState,
-    meta: &RequestMeta,
     mobile: &Mobile,
     purpose: SmsPurpose,
     code: &SmsCode,
 ) -> AppResult<()> {
-    let ip = meta.client_ip.to_string();
-    let limit = state.config.limits.verify_failures_per_ip;
-    check(state, LimitedAction::VerifyFailurePerIp, &ip, limit).await?;
     let code_hash = state.code_hasher.hash(mobile, purpose, code);
     let outcome = state
         .codes
         .verify(mobile, purpose, &code_hash)
         .await
         .map_err(store_unavailable)?;
-    let error = match outcome {
-        VerifyOutcome::Accepted => return Ok(()),
-        VerifyOutcome::Rejected { attempts_left } => AppError::InvalidCode { attempts_left },
-        VerifyOutcome::Exhausted => AppError::TooManyAttempts,
-    };
-    record_failure(state, LimitedAction::VerifyFailurePerIp, &ip, limit).await;
-    Err(error)
+    match outcome {
+        VerifyOutcome::Accepted => Ok(()),
+        VerifyOutcome::Rejected { attempts_left } => Err(AppError::InvalidCode { attempts_left }),
+        VerifyOutcome::Exhausted => Err(AppError::TooManyAttempts),
+    }
+}
+
+/// Runs an operation that checks a code (SMS sign-in, registration, reset)
+/// under the client's `SMS_VERIFY_LIMIT_PER_IP`: refused once the client is
+/// over it, and counted whenever it fails in a way that tells something about
+/// the code or the mobile (wrong, expired, used or never-sent code; unknown or
+/// taken mobile), so neither codes nor registrations can be probed freely.
+pub async fn under_verify_limit<T>(
+    state: &AppState,
+    meta: &RequestMeta,
+    operation: impl Future<Output = AppResult<T>>,
+) -> AppResult<T> {
+    let ip = meta.client_ip.to_string();
+    let limit = state.config.limits.verify_failures_per_ip;
+    check(state, LimitedAction::VerifyFailurePerIp, &ip, limit).await?;
+    let result = operation.await;
+    if let Err(
+        AppError::InvalidCode { .. }
+        | AppError::TooManyAttempts
+        | AppError::UserNotFound
+        | AppError::MobileTaken,
+    ) = &result
+    {
+        record_failure(state, LimitedAction::VerifyFailurePerIp, &ip, limit).await;
+    }
+    result
 }
 
 #[cfg(test)]

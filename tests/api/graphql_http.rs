@@ -265,6 +265,20 @@ async fn deep_or_complex_documents_are_refused() {
         answer["errors"][0]["message"], "Query is too complex.",
         "{answer}"
     );
+    // Fragments that refer to themselves or fan out are refused at once, not expanded.
+    let started = std::time::Instant::now();
+    // 25 levels that each spread the next twice: 2^25 expansions if walked naively.
+    let fan: String = (0..25)
+        .map(|i| format!("fragment F{i} on Query {{ ...F{n} ...F{n} }} ", n = i + 1))
+        .collect();
+    let bomb = format!("{{ ...F0 }} {fan} fragment F25 on Query {{ __typename }}");
+    let answer = app.graphql(&bomb, json!({})).await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+        "{answer}"
+    );
+    assert_eq!(answer["errors"][0]["message"], "Query is too complex.");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
     let fields: String = (0..5)
         .map(|i| format!("m{i}: mobileExists(mobile: \"13711112222\") "))
         .collect();

@@ -131,3 +131,28 @@ on_both_setups!(
     logout_ends_the_family_and_is_idempotent,
     the_database_holds_no_plain_refresh_token,
 );
+
+async fn a_session_older_than_the_token_version_cannot_refresh(setup: Setup) {
+    // A sign-in that raced a password reset (read the user before it, wrote its
+    // refresh token after the reset revoked every family) carries the old version.
+    let app = spawn_setup(setup).spawn().await;
+    let (_, token) = signed_in(&app).await;
+    let backend = app.state.db.get_database_backend();
+    sea_orm::ConnectionTrait::execute_raw(
+        &app.state.db,
+        sea_orm::Statement::from_string(
+            backend,
+            "UPDATE users SET token_version = token_version + 1".to_owned(),
+        ),
+    )
+    .await
+    .unwrap();
+    let answer = refresh(&app, &token).await;
+    assert_eq!(
+        error_code(&answer).as_deref(),
+        Some("INVALID_REFRESH_TOKEN"),
+        "{answer}"
+    );
+}
+
+on_both_setups!(a_session_older_than_the_token_version_cannot_refresh);

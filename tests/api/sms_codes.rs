@@ -491,3 +491,26 @@ async fn redis_holds_no_plain_code() {
         "{keys:?}"
     );
 }
+
+async fn probing_unregistered_mobiles_counts_toward_the_verify_limit(setup: Setup) {
+    let app = spawn_setup(setup)
+        .var("SMS_VERIFY_LIMIT_PER_IP", "3/1h")
+        .spawn()
+        .await;
+    for mobile in ["13700000001", "13700000002", "13700000003"] {
+        let answer = app.login_with_sms(mobile, "123456").await;
+        assert_eq!(
+            error_code(&answer).as_deref(),
+            Some("USER_NOT_FOUND"),
+            "{answer}"
+        );
+    }
+    let answer = app.login_with_sms("13700000004", "123456").await;
+    assert_eq!(
+        error_code(&answer).as_deref(),
+        Some("RATE_LIMITED"),
+        "{answer}"
+    );
+}
+
+on_both_setups!(probing_unregistered_mobiles_counts_toward_the_verify_limit);

@@ -15,6 +15,8 @@ pub struct Model {
     pub revoked_at: Option<DateTimeUtc>,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    /// The user's token version at issue; a stale one cannot refresh.
+    pub token_version: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
