@@ -24,7 +24,7 @@ struct State {
     codes: HashMap<(String, SmsPurpose), StoredCode>,
     cooldowns: HashMap<String, Instant>,
     /// Sliding logs: the instants of the events still inside their window.
-    logs: HashMap<String, (Duration, VecDeque<Instant>)>,
+    logs: HashMap<String, (Duration, VecDeque<(Instant, String)>)>,
     operations: u64,
 }
 
@@ -71,7 +71,7 @@ impl State {
         key: String,
         limit: RateLimit,
         now: Instant,
-        count: bool,
+        count: Option<&str>,
     ) -> LimitOutcome {
         let (window, log) = self
             .logs
@@ -80,23 +80,23 @@ impl State {
         *window = limit.window;
         prune(log, limit.window, now);
         if log.len() >= limit.count as usize {
-            let oldest = log.front().copied().unwrap_or(now);
+            let oldest = log.front().map_or(now, |(at, _)| *at);
             let retry_after = (oldest + limit.window).saturating_duration_since(now);
             return LimitOutcome::Limited {
                 retry_after: retry_after.max(Duration::from_millis(1)),
             };
         }
-        if count {
-            log.push_back(now);
+        if let Some(event) = count {
+            log.push_back((now, event.to_owned()));
         }
         LimitOutcome::Allowed
     }
 }
 
-fn prune(log: &mut VecDeque<Instant>, window: Duration, now: Instant) {
+fn prune(log: &mut VecDeque<(Instant, String)>, window: Duration, now: Instant) {
     while log
         .front()
-        .is_some_and(|t| now.duration_since(*t) >= window)
+        .is_some_and(|(at, _)| now.duration_since(*at) >= window)
     {
         log.pop_front();
     }
@@ -121,7 +121,7 @@ impl CodeStore for MemoryCodeStore {
                 }
                 if let Some(cap) = request.per_mobile
                     && let LimitOutcome::Limited { retry_after } =
-                        state.sliding(format!("sends:{mobile}"), cap, now, true)
+                        state.sliding(format!("sends:{mobile}"), cap, now, Some(""))
                 {
                     return IssueOutcome::Refused { retry_after };
                 }
@@ -200,8 +200,24 @@ impl CodeStore for MemoryCodeStore {
         action: LimitedAction,
         subject: &str,
         limit: RateLimit,
+        event: &str,
     ) -> Result<LimitOutcome, StoreError> {
-        self.with_state(|state, now| state.sliding(limit_key(action, subject), limit, now, true))
+        self.with_state(|state, now| {
+            state.sliding(limit_key(action, subject), limit, now, Some(event))
+        })
+    }
+
+    async fn forget(
+        &self,
+        action: LimitedAction,
+        subject: &str,
+        event: &str,
+    ) -> Result<(), StoreError> {
+        self.with_state(|state, _| {
+            if let Some((_, log)) = state.logs.get_mut(&limit_key(action, subject)) {
+                log.retain(|(_, id)| id != event);
+            }
+        })
     }
 
     async fn check(
@@ -210,7 +226,7 @@ impl CodeStore for MemoryCodeStore {
         subject: &str,
         limit: RateLimit,
     ) -> Result<LimitOutcome, StoreError> {
-        self.with_state(|state, now| state.sliding(limit_key(action, subject), limit, now, false))
+        self.with_state(|state, now| state.sliding(limit_key(action, subject), limit, now, None))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -166,13 +166,23 @@ pub trait CodeStore: Send + Sync {
         code_hash: &CodeHash,
     ) -> Result<VerifyOutcome, StoreError>;
 
-    /// Counts one event for `subject` under `limit`, unless that would exceed it.
+    /// Counts one event (named `event`, unique) for `subject` under `limit`,
+    /// unless that would exceed it: check and count are one atomic step.
     async fn hit(
         &self,
         action: LimitedAction,
         subject: &str,
         limit: RateLimit,
+        event: &str,
     ) -> Result<LimitOutcome, StoreError>;
+
+    /// Takes a counted event back (it turned out not to be a failure).
+    async fn forget(
+        &self,
+        action: LimitedAction,
+        subject: &str,
+        event: &str,
+    ) -> Result<(), StoreError>;
 
     /// Whether `subject` is already at `limit`, without counting anything.
     async fn check(

@@ -97,6 +97,11 @@ if stored and ct_eq(stored, ARGV[1]) then redis.call('DEL', KEYS[1]) end
 return 0
 "#;
 
+/// KEYS: window. ARGV: member. Takes one counted event back.
+const FORGET: &str = r#"
+return redis.call('ZREM', KEYS[1], ARGV[1])
+"#;
+
 /// KEYS: window. ARGV: limit, window_ms, member, count (1/0).
 const LIMIT: &str = r#"
 return sliding(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4] == '1')
@@ -109,6 +114,7 @@ pub struct RedisCodeStore {
     verify: Script,
     withdraw: Script,
     limit: Script,
+    forget: Script,
 }
 
 impl RedisCodeStore {
@@ -130,6 +136,7 @@ impl RedisCodeStore {
             verify: script(VERIFY),
             withdraw: script(WITHDRAW),
             limit: script(LIMIT),
+            forget: Script::new(FORGET),
         })
     }
 
@@ -162,15 +169,15 @@ impl RedisCodeStore {
         action: LimitedAction,
         subject: &str,
         limit: RateLimit,
-        count: bool,
+        count: Option<&str>,
     ) -> Result<LimitOutcome, StoreError> {
         let mut invocation = self.limit.prepare_invoke();
         invocation
             .key(self.limit_key(action, subject))
             .arg(limit.count)
             .arg(millis(limit.window))
-            .arg(uuid::Uuid::new_v4().simple().to_string())
-            .arg(if count { "1" } else { "0" });
+            .arg(count.unwrap_or(""))
+            .arg(if count.is_some() { "1" } else { "0" });
         let wait_ms: u64 = self.run(invocation).await?;
         Ok(match wait_ms {
             0 => LimitOutcome::Allowed,
@@ -259,8 +266,21 @@ impl CodeStore for RedisCodeStore {
         action: LimitedAction,
         subject: &str,
         limit: RateLimit,
+        event: &str,
     ) -> Result<LimitOutcome, StoreError> {
-        self.sliding(action, subject, limit, true).await
+        self.sliding(action, subject, limit, Some(event)).await
+    }
+
+    async fn forget(
+        &self,
+        action: LimitedAction,
+        subject: &str,
+        event: &str,
+    ) -> Result<(), StoreError> {
+        let mut invocation = self.forget.prepare_invoke();
+        invocation.key(self.limit_key(action, subject)).arg(event);
+        let _: i64 = self.run(invocation).await?;
+        Ok(())
     }
 
     async fn check(
@@ -269,7 +289,7 @@ impl CodeStore for RedisCodeStore {
         subject: &str,
         limit: RateLimit,
     ) -> Result<LimitOutcome, StoreError> {
-        self.sliding(action, subject, limit, false).await
+        self.sliding(action, subject, limit, None).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -44,9 +44,10 @@ impl Account {
 }
 
 /// `loginWithPassword`. An unknown account costs the same Argon2 work as a
-/// wrong password and gives the same `INVALID_CREDENTIALS`. Failures are
-/// throttled per client IP and per account before any hashing (see
-/// `LoginThrottle`).
+/// wrong password and gives the same `INVALID_CREDENTIALS`. Each attempt is
+/// counted against the throttles (see `LoginThrottle`) before any hashing and
+/// taken back when it succeeds, so a burst of parallel guesses cannot slip
+/// past the count.
 #[tracing::instrument(name = "login with password", skip_all)]
 pub async fn login_with_password(
     state: &AppState,
@@ -61,15 +62,16 @@ pub async fn login_with_password(
         Account::Unknown => None,
     };
     let throttle = LoginThrottle::new(state, meta, &account, user.as_ref());
-    throttle.check().await?;
+    let attempt = limits::reserve(state, &throttle.limits()).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let matches = state.passwords.verify(password, stored).await?;
     match user {
-        Some(user) if matches && user.is_active => sign_in(state, meta, user).await,
-        _ => {
-            throttle.record_failure().await;
-            Err(AppError::InvalidCredentials)
+        Some(user) if matches && user.is_active => {
+            // Not a failure: the attempt does not count.
+            attempt.release().await;
+            sign_in(state, meta, user).await
         }
+        _ => Err(AppError::InvalidCredentials),
     }
 }
 
@@ -139,19 +141,6 @@ impl<'a> LoginThrottle<'a> {
                 account_wide,
             ),
         ]
-    }
-
-    async fn check(&self) -> AppResult<()> {
-        for (action, subject, limit) in self.limits() {
-            limits::check(self.state, action, &subject, limit).await?;
-        }
-        Ok(())
-    }
-
-    async fn record_failure(&self) {
-        for (action, subject, limit) in self.limits() {
-            limits::record_failure(self.state, action, &subject, limit).await;
-        }
     }
 }
 

@@ -18,18 +18,8 @@ pub async fn hit(
     limit: Option<RateLimit>,
 ) -> AppResult<()> {
     let Some(limit) = limit else { return Ok(()) };
-    allowed(state.codes.hit(action, subject, limit).await)
-}
-
-/// `RATE_LIMITED` when the subject is already at its limit; counts nothing.
-pub async fn check(
-    state: &AppState,
-    action: LimitedAction,
-    subject: &str,
-    limit: Option<RateLimit>,
-) -> AppResult<()> {
-    let Some(limit) = limit else { return Ok(()) };
-    allowed(state.codes.check(action, subject, limit).await)
+    let event = uuid::Uuid::new_v4().simple().to_string();
+    allowed(state.codes.hit(action, subject, limit, &event).await)
 }
 
 /// A store's answer as the request sees it.
@@ -40,17 +30,52 @@ fn allowed(outcome: Result<LimitOutcome, anyhow::Error>) -> AppResult<()> {
     }
 }
 
-/// Records a failure against a limit, ignoring whether it is now reached
-/// (the next `check` will tell). A store outage here is logged, not fatal:
-/// the request already failed for its own reason.
-pub async fn record_failure(
-    state: &AppState,
-    action: LimitedAction,
-    subject: &str,
-    limit: Option<RateLimit>,
-) {
-    let Some(limit) = limit else { return };
-    if let Err(e) = state.codes.hit(action, subject, limit).await {
-        tracing::warn!(error = %e, action = action.key_part(), "could not record a failure");
+/// One attempt counted up front against several failure limits, and taken
+/// back with [`Reservation::release`] when it turns out not to have failed.
+/// Counting first is what makes the limits exact under parallel requests: a
+/// check now and a count later would let every request of a burst through.
+pub struct Reservation<'a> {
+    state: &'a AppState,
+    event: String,
+    counted: Vec<(LimitedAction, String)>,
+}
+
+/// Counts the attempt under each `(action, subject, limit)`; `RATE_LIMITED`
+/// (with nothing left counted) when any of them is already full.
+pub async fn reserve<'a>(
+    state: &'a AppState,
+    limits: &[(LimitedAction, String, Option<RateLimit>)],
+) -> AppResult<Reservation<'a>> {
+    let mut reservation = Reservation {
+        state,
+        event: uuid::Uuid::new_v4().simple().to_string(),
+        counted: Vec::new(),
+    };
+    for (action, subject, limit) in limits {
+        let Some(limit) = limit else { continue };
+        let outcome = state
+            .codes
+            .hit(*action, subject, *limit, &reservation.event)
+            .await;
+        match allowed(outcome) {
+            Ok(()) => reservation.counted.push((*action, subject.clone())),
+            Err(error) => {
+                reservation.release().await;
+                return Err(error);
+            }
+        }
+    }
+    Ok(reservation)
+}
+
+impl Reservation<'_> {
+    /// Takes the attempt back. A store outage here is logged, not fatal: the
+    /// request has its answer, and the count expires with its window.
+    pub async fn release(self) {
+        for (action, subject) in &self.counted {
+            if let Err(e) = self.state.codes.forget(*action, subject, &self.event).await {
+                tracing::warn!(error = %e, action = action.key_part(), "could not take an attempt back");
+            }
+        }
     }
 }

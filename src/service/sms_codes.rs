@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::limits::{check, hit, record_failure, store_unavailable};
+use super::limits::{hit, reserve, store_unavailable};
 use crate::codes::{IssueOutcome, IssueRequest, VerifyOutcome};
 use crate::db;
 use crate::db::sms_messages::SmsAuditRow;
@@ -210,18 +210,26 @@ pub async fn under_verify_limit<T>(
     meta: &RequestMeta,
     operation: impl Future<Output = AppResult<T>>,
 ) -> AppResult<T> {
-    let ip = meta.client_ip.to_string();
     let limit = state.config.limits.verify_failures_per_ip;
-    check(state, LimitedAction::VerifyFailurePerIp, &ip, limit).await?;
+    let attempt = reserve(
+        state,
+        &[(
+            LimitedAction::VerifyFailurePerIp,
+            meta.client_ip.to_string(),
+            limit,
+        )],
+    )
+    .await?;
     let result = operation.await;
-    if let Err(
-        AppError::InvalidCode { .. }
-        | AppError::TooManyAttempts
-        | AppError::UserNotFound
-        | AppError::MobileTaken,
-    ) = &result
-    {
-        record_failure(state, LimitedAction::VerifyFailurePerIp, &ip, limit).await;
+    let probing = matches!(
+        &result,
+        Err(AppError::InvalidCode { .. }
+            | AppError::TooManyAttempts
+            | AppError::UserNotFound
+            | AppError::MobileTaken)
+    );
+    if !probing {
+        attempt.release().await;
     }
     result
 }

@@ -113,7 +113,46 @@ async fn a_direct_client_cannot_spoof_its_ip(setup: Setup) {
     }
 }
 
+async fn parallel_guesses_cannot_slip_past_the_count(setup: Setup) {
+    let app = spawn_setup(setup)
+        .var("LOGIN_FAILURE_LIMIT_PER_ACCOUNT", "3/15m")
+        .spawn()
+        .await;
+    app.create_user("alice", "13711112222", None, "correct horse battery")
+        .await;
+
+    let answers = futures::future::join_all(
+        (0..30).map(|_| app.graphql(LOGIN, json!({ "a": "alice", "p": "guess" }))),
+    )
+    .await;
+
+    let guessed = answers
+        .iter()
+        .filter(|a| error_code(a).as_deref() == Some("INVALID_CREDENTIALS"))
+        .count();
+    let limited = answers
+        .iter()
+        .filter(|a| error_code(a).as_deref() == Some("RATE_LIMITED"))
+        .count();
+    assert_eq!(
+        (guessed, limited),
+        (3, 27),
+        "exactly the limit's count of guesses is checked"
+    );
+    // And a successful login does not use up the allowance.
+    let app = spawn_setup(setup)
+        .var("LOGIN_FAILURE_LIMIT_PER_ACCOUNT", "2/15m")
+        .spawn()
+        .await;
+    app.create_user("bob", "13722223333", None, "correct horse battery")
+        .await;
+    for _ in 0..4 {
+        app.login("bob", "correct horse battery").await;
+    }
+}
+
 on_both_setups!(
+    parallel_guesses_cannot_slip_past_the_count,
     password_guessing_is_throttled_per_account,
     password_spraying_is_throttled_per_ip,
     a_direct_client_cannot_spoof_its_ip,

@@ -35,6 +35,10 @@ fn rand_suffix() -> u16 {
     (uuid::Uuid::new_v4().as_u128() % 10_000) as u16
 }
 
+fn event() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
 fn hash_of(mobile: &Mobile, purpose: SmsPurpose, code: &str) -> CodeHash {
     CodeHasher::new(b"test secret").hash(mobile, purpose, &SmsCode::parse(code, 6).unwrap())
 }
@@ -261,7 +265,7 @@ async fn limits_count_and_report_retry_after(kind: Store) {
     for _ in 0..3 {
         assert_eq!(
             store
-                .hit(LimitedAction::SendPerIp, &ip, limit)
+                .hit(LimitedAction::SendPerIp, &ip, limit, &event())
                 .await
                 .unwrap(),
             LimitOutcome::Allowed
@@ -275,7 +279,7 @@ async fn limits_count_and_report_retry_after(kind: Store) {
         LimitOutcome::Limited { .. }
     ));
     let LimitOutcome::Limited { retry_after } = store
-        .hit(LimitedAction::SendPerIp, &ip, limit)
+        .hit(LimitedAction::SendPerIp, &ip, limit, &event())
         .await
         .unwrap()
     else {
@@ -285,7 +289,7 @@ async fn limits_count_and_report_retry_after(kind: Store) {
     // Another action or subject has its own window.
     assert_eq!(
         store
-            .hit(LimitedAction::MobileExistsPerIp, &ip, limit)
+            .hit(LimitedAction::MobileExistsPerIp, &ip, limit, &event())
             .await
             .unwrap(),
         LimitOutcome::Allowed
@@ -300,7 +304,7 @@ async fn limits_count_and_report_retry_after(kind: Store) {
     tokio::time::sleep(retry_after + Duration::from_millis(100)).await;
     assert_eq!(
         store
-            .hit(LimitedAction::SendPerIp, &ip, limit)
+            .hit(LimitedAction::SendPerIp, &ip, limit, &event())
             .await
             .unwrap(),
         LimitOutcome::Allowed
@@ -361,7 +365,69 @@ async fn concurrent_checks_of_one_code_accept_once(kind: Store) {
     assert_eq!(accepted, 1);
 }
 
+async fn a_forgotten_event_no_longer_counts(kind: Store) {
+    let store = store(kind);
+    let limit = RateLimit {
+        count: 2,
+        window: Duration::from_secs(60),
+    };
+    let subject = event();
+    let (first, second) = (event(), event());
+    assert_eq!(
+        store
+            .hit(LimitedAction::LoginFailurePerIp, &subject, limit, &first)
+            .await
+            .unwrap(),
+        LimitOutcome::Allowed
+    );
+    assert_eq!(
+        store
+            .hit(LimitedAction::LoginFailurePerIp, &subject, limit, &second)
+            .await
+            .unwrap(),
+        LimitOutcome::Allowed
+    );
+    assert!(matches!(
+        store
+            .check(LimitedAction::LoginFailurePerIp, &subject, limit)
+            .await
+            .unwrap(),
+        LimitOutcome::Limited { .. }
+    ));
+    store
+        .forget(LimitedAction::LoginFailurePerIp, &subject, &first)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .check(LimitedAction::LoginFailurePerIp, &subject, limit)
+            .await
+            .unwrap(),
+        LimitOutcome::Allowed
+    );
+    // Forgetting what was never counted changes nothing.
+    store
+        .forget(LimitedAction::LoginFailurePerIp, &subject, "unknown")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .hit(LimitedAction::LoginFailurePerIp, &subject, limit, &event())
+            .await
+            .unwrap(),
+        LimitOutcome::Allowed
+    );
+    assert!(matches!(
+        store
+            .hit(LimitedAction::LoginFailurePerIp, &subject, limit, &event())
+            .await
+            .unwrap(),
+        LimitOutcome::Limited { .. }
+    ));
+}
+
 on_both_stores!(
+    a_forgotten_event_no_longer_counts,
     a_code_is_valid_once,
     codes_expire,
     a_new_code_replaces_the_old,
