@@ -64,14 +64,14 @@ impl State {
         });
     }
 
-    /// Sliding window: `Allowed` (and counted when `count` is set) while fewer
-    /// than `limit.count` events happened in the last `limit.window`.
+    /// Sliding window: `Allowed` (and `event` counted) while fewer than
+    /// `limit.count` events happened in the last `limit.window`.
     fn sliding(
         &mut self,
         key: String,
         limit: RateLimit,
         now: Instant,
-        count: Option<&str>,
+        event: &str,
     ) -> LimitOutcome {
         let (window, log) = self
             .logs
@@ -86,9 +86,7 @@ impl State {
                 retry_after: retry_after.max(Duration::from_millis(1)),
             };
         }
-        if let Some(event) = count {
-            log.push_back((now, event.to_owned()));
-        }
+        log.push_back((now, event.to_owned()));
         LimitOutcome::Allowed
     }
 }
@@ -121,7 +119,7 @@ impl CodeStore for MemoryCodeStore {
                 }
                 if let Some(cap) = request.per_mobile
                     && let LimitOutcome::Limited { retry_after } =
-                        state.sliding(format!("sends:{mobile}"), cap, now, Some(""))
+                        state.sliding(format!("sends:{mobile}"), cap, now, "")
                 {
                     return IssueOutcome::Refused { retry_after };
                 }
@@ -202,9 +200,7 @@ impl CodeStore for MemoryCodeStore {
         limit: RateLimit,
         event: &str,
     ) -> Result<LimitOutcome, StoreError> {
-        self.with_state(|state, now| {
-            state.sliding(limit_key(action, subject), limit, now, Some(event))
-        })
+        self.with_state(|state, now| state.sliding(limit_key(action, subject), limit, now, event))
     }
 
     async fn forget(
@@ -218,15 +214,6 @@ impl CodeStore for MemoryCodeStore {
                 log.retain(|(_, id)| id != event);
             }
         })
-    }
-
-    async fn check(
-        &self,
-        action: LimitedAction,
-        subject: &str,
-        limit: RateLimit,
-    ) -> Result<LimitOutcome, StoreError> {
-        self.with_state(|state, now| state.sliding(limit_key(action, subject), limit, now, None))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

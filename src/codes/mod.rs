@@ -184,14 +184,6 @@ pub trait CodeStore: Send + Sync {
         event: &str,
     ) -> Result<(), StoreError>;
 
-    /// Whether `subject` is already at `limit`, without counting anything.
-    async fn check(
-        &self,
-        action: LimitedAction,
-        subject: &str,
-        limit: RateLimit,
-    ) -> Result<LimitOutcome, StoreError>;
-
     /// Answers when the store is reachable (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -37,18 +37,16 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 -- Sliding window on a sorted set: returns 0 when allowed (counting the event
--- when `count` is true), else the milliseconds until the oldest event leaves.
-local function sliding(key, limit, window, member, count)
+-- `member`), else the milliseconds until the oldest event leaves.
+local function sliding(key, limit, window, member)
   local now = now_ms()
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   if redis.call('ZCARD', key) >= limit then
     local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
     return math.max(1, tonumber(oldest[2]) + window - now)
   end
-  if count then
-    redis.call('ZADD', key, now, member)
-    redis.call('PEXPIRE', key, window)
-  end
+  redis.call('ZADD', key, now, member)
+  redis.call('PEXPIRE', key, window)
   return 0
 end
 "#;
@@ -62,7 +60,7 @@ if ARGV[7] ~= '1' then
   if cooldown > 0 then return cooldown end
   local cap = tonumber(ARGV[5])
   if cap > 0 then
-    local wait = sliding(KEYS[3], cap, tonumber(ARGV[6]), ARGV[8], true)
+    local wait = sliding(KEYS[3], cap, tonumber(ARGV[6]), ARGV[8])
     if wait > 0 then return wait end
   end
   if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[2], '1', 'PX', ARGV[4]) end
@@ -102,9 +100,9 @@ const FORGET: &str = r#"
 return redis.call('ZREM', KEYS[1], ARGV[1])
 "#;
 
-/// KEYS: window. ARGV: limit, window_ms, member, count (1/0).
+/// KEYS: window. ARGV: limit, window_ms, member.
 const LIMIT: &str = r#"
-return sliding(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4] == '1')
+return sliding(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])
 "#;
 
 pub struct RedisCodeStore {
@@ -169,15 +167,14 @@ impl RedisCodeStore {
         action: LimitedAction,
         subject: &str,
         limit: RateLimit,
-        count: Option<&str>,
+        event: &str,
     ) -> Result<LimitOutcome, StoreError> {
         let mut invocation = self.limit.prepare_invoke();
         invocation
             .key(self.limit_key(action, subject))
             .arg(limit.count)
             .arg(millis(limit.window))
-            .arg(count.unwrap_or(""))
-            .arg(if count.is_some() { "1" } else { "0" });
+            .arg(event);
         let wait_ms: u64 = self.run(invocation).await?;
         Ok(match wait_ms {
             0 => LimitOutcome::Allowed,
@@ -268,7 +265,7 @@ impl CodeStore for RedisCodeStore {
         limit: RateLimit,
         event: &str,
     ) -> Result<LimitOutcome, StoreError> {
-        self.sliding(action, subject, limit, Some(event)).await
+        self.sliding(action, subject, limit, event).await
     }
 
     async fn forget(
@@ -281,15 +278,6 @@ impl CodeStore for RedisCodeStore {
         invocation.key(self.limit_key(action, subject)).arg(event);
         let _: i64 = self.run(invocation).await?;
         Ok(())
-    }
-
-    async fn check(
-        &self,
-        action: LimitedAction,
-        subject: &str,
-        limit: RateLimit,
-    ) -> Result<LimitOutcome, StoreError> {
-        self.sliding(action, subject, limit, None).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

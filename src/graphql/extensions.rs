@@ -15,6 +15,9 @@ use async_graphql::{Request, ServerError, ServerResult, ValidationResult, Variab
 use super::context::GetRequest;
 use super::limits::QueryLimits;
 
+/// The error a mutation sent over GET gets; the transport answers it with 405.
+pub const MUTATION_OVER_GET: &str = "mutations are not allowed over GET: use POST";
+
 pub struct RequestPolicy {
     pub limits: QueryLimits,
 }
@@ -109,7 +112,7 @@ impl Extension for RequestPolicyExtension {
             .map_err(|error| with_code(error, "GRAPHQL_PARSE_FAILED"))?;
         if ctx.data_opt::<GetRequest>().is_some() && has_mutation(&document) {
             return Err(with_code(
-                ServerError::new("mutations are not allowed over GET: use POST", None),
+                ServerError::new(MUTATION_OVER_GET, None),
                 "BAD_REQUEST",
             ));
         }

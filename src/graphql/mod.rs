@@ -20,7 +20,7 @@ use async_graphql::extensions::apollo_persisted_queries::{
 use async_graphql::{EmptySubscription, SDLExportOptions, Schema};
 
 pub use context::{Bearer, GetRequest};
-pub use extensions::error_code;
+pub use extensions::{MUTATION_OVER_GET, error_code};
 pub use loaders::new_user_loader;
 use mutation::Mutation;
 use query::Query;

@@ -114,9 +114,8 @@ impl Mutation {
         let state = app_state(ctx)?;
         let mobile = Mobile::parse(&mobile, state.config.sms.default_region)?;
         let code = SmsCode::parse(&code, state.config.sms.code_length)?;
-        if !(8..=128).contains(&new_password.chars().count()) {
-            return Err(InvalidInput::new("newPassword", "must be 8 to 128 characters").into());
-        }
+        // Refuse a bad password before anything is looked up.
+        Password::check_length(&new_password, "newPassword")?;
         accounts::reset_password_with_sms(state, request_meta(ctx)?, mobile, code, &new_password)
             .await?;
         Ok(true)

@@ -11,7 +11,7 @@ use chrono::Utc;
 
 use super::HttpState;
 use super::client_ip::client_ip;
-use crate::graphql::{Bearer, GetRequest, error_code, new_user_loader};
+use crate::graphql::{Bearer, GetRequest, MUTATION_OVER_GET, error_code, new_user_loader};
 use crate::state::RequestMeta;
 
 /// Codes of errors that mean the request could not be executed at all.
@@ -85,7 +85,7 @@ pub async fn get(
     let method_not_allowed = response
         .errors
         .iter()
-        .any(|e| e.message.starts_with("mutations are not allowed over GET"));
+        .any(|e| e.message == MUTATION_OVER_GET);
     let mut http = respond(&headers, BatchResponse::Single(response));
     if method_not_allowed {
         *http.status_mut() = StatusCode::METHOD_NOT_ALLOWED;

@@ -12,7 +12,7 @@ use crate::on_both_setups;
 
 const PASSWORD: &str = "correct horse battery";
 
-async fn a_person_registers_then_signs_in_with_a_code(setup: Setup) {
+async fn a_person_registers_with_a_code_and_the_cooldown_spans_purposes(setup: Setup) {
     let app = spawn_setup(setup).spawn().await;
 
     // Register with a REGISTER code.
@@ -423,7 +423,7 @@ async fn reset_password_ends_every_session(setup: Setup) {
 }
 
 on_both_setups!(
-    a_person_registers_then_signs_in_with_a_code,
+    a_person_registers_with_a_code_and_the_cooldown_spans_purposes,
     login_code_signs_in_once,
     codes_work_for_their_purpose_only,
     sending_checks_the_purpose_and_region_first,

@@ -112,11 +112,8 @@ impl TencentSmsProvider {
             bail!("TENCENT_SMS_TIMEOUT_MS: must be at least 1");
         }
 
-        // reqwest is built without a default crypto provider; `startup` installs ring, and
-        // so does this, for callers that build the provider on their own.
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
+        // Also for callers that build the provider without `Application`.
+        crate::startup::install_tls_crypto_provider();
         let client = reqwest::Client::builder()
             .user_agent(concat!("smsauth/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(config.connect_timeout)
