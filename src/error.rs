@@ -1,6 +1,11 @@
-//! `AppError`: the catalogue of everything that can go wrong in a request,
-//! one variant per `extensions.code` of the contract. Services return it;
-//! `graphql::errors` turns it into a GraphQL error in a single `match`.
+//! The catalogue of everything that can go wrong, one variant per
+//! `extensions.code` of the contract, in two enums:
+//!
+//! - [`AppError`]: an operation ran and failed (services return it);
+//! - [`RequestError`]: the request could not be executed at all (Apollo's
+//!   request-level codes), raised by the transport and the request policy.
+//!
+//! `graphql::errors` turns both into GraphQL errors, each in a single `match`.
 //!
 //! `AppError` deliberately does not implement `Display`: async-graphql has a
 //! blanket `From<T: Display>` that would silently drop the error code, and
@@ -11,6 +16,38 @@ use std::time::Duration;
 use crate::domain::InvalidInput;
 
 pub type AppResult<T, E = AppError> = std::result::Result<T, E>;
+
+/// The code of an error with no better one (also for field errors raised by
+/// async-graphql itself rather than by a service).
+pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
+
+/// Why a request could not be executed at all. These are the only errors that
+/// may answer with a 4xx status (GraphQL over HTTP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestError {
+    /// Not a GraphQL request: non-JSON body, no query, a batch over the limit.
+    BadRequest,
+    /// A mutation sent over GET (answered with 405).
+    MutationOverGet,
+    /// The document does not parse.
+    ParseFailed,
+    /// The document fails validation or a limit of the request policy.
+    ValidationFailed,
+    /// An automatic persisted query whose hash the server does not know yet.
+    PersistedQueryNotFound,
+}
+
+impl RequestError {
+    /// The contract's `extensions.code`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::BadRequest | Self::MutationOverGet => "BAD_REQUEST",
+            Self::ParseFailed => "GRAPHQL_PARSE_FAILED",
+            Self::ValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+            Self::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+        }
+    }
+}
 
 pub enum AppError {
     BadUserInput(InvalidInput),
@@ -62,6 +99,18 @@ impl AppError {
         Self::Internal(cause.into())
     }
 
+    /// Names the argument a `BAD_USER_INPUT` came from, where the transport
+    /// calls the value differently than the domain (`newPassword`).
+    pub fn in_argument(self, argument: &'static str) -> Self {
+        match self {
+            Self::BadUserInput(invalid) => Self::BadUserInput(InvalidInput {
+                field: argument,
+                ..invalid
+            }),
+            other => other,
+        }
+    }
+
     /// The contract's `extensions.code`.
     pub fn code(&self) -> &'static str {
         match self {
@@ -80,7 +129,7 @@ impl AppError {
             Self::InvalidRefreshToken => "INVALID_REFRESH_TOKEN",
             Self::SmsDeliveryFailed { .. } => "SMS_DELIVERY_FAILED",
             Self::ServiceUnavailable { .. } => "SERVICE_UNAVAILABLE",
-            Self::Internal(_) => "INTERNAL_SERVER_ERROR",
+            Self::Internal(_) => INTERNAL_SERVER_ERROR,
         }
     }
 

@@ -24,7 +24,7 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
-pub mod limits;
+pub mod rate_limit;
 pub mod service;
 pub mod sms;
 pub mod startup;

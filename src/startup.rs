@@ -15,7 +15,7 @@ use crate::config::{Config, SmsProviderKind};
 use crate::db::{self, SqlObserver};
 use crate::graphql::build_schema;
 use crate::http::{HttpState, router, shutdown_signal};
-use crate::service::sessions::prune_expired_forever;
+use crate::service::sessions::prune_expired;
 use crate::sms::{LogSmsProvider, SmsProvider};
 use crate::state::AppState;
 
@@ -148,6 +148,15 @@ impl ApplicationBuilder {
             state,
             router,
         })
+    }
+}
+
+/// Prunes expired refresh tokens every hour until the process stops.
+async fn prune_expired_forever(state: Arc<AppState>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        prune_expired(&state, chrono::Utc::now()).await;
     }
 }
 

@@ -12,7 +12,7 @@ use super::{
     CodeHash, CodeStore, IssueOutcome, IssueRequest, LimitOutcome, StoreError, VerifyOutcome,
 };
 use crate::domain::{Mobile, SmsPurpose};
-use crate::limits::{LimitedAction, RateLimit};
+use crate::rate_limit::{LimitedAction, RateLimit};
 
 #[derive(Default)]
 pub struct MemoryCodeStore {

@@ -23,7 +23,7 @@ use sha2::Sha256;
 pub use self::memory::MemoryCodeStore;
 pub use self::redis::RedisCodeStore;
 use crate::domain::{Mobile, SmsCode, SmsPurpose};
-use crate::limits::{LimitedAction, RateLimit};
+use crate::rate_limit::{LimitedAction, RateLimit};
 
 /// What a store reports when it cannot answer (unreachable, timed out).
 pub type StoreError = anyhow::Error;

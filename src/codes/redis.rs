@@ -19,7 +19,7 @@ use super::{
     millis,
 };
 use crate::domain::{Mobile, SmsPurpose};
-use crate::limits::{LimitedAction, RateLimit};
+use crate::rate_limit::{LimitedAction, RateLimit};
 
 /// No Redis call may hold a request longer than this.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);

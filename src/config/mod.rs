@@ -14,7 +14,7 @@ pub use env::ConfigError;
 pub use env::Env;
 
 use crate::domain::{Mobile, Region, SmsCode};
-use crate::limits::RateLimit;
+use crate::rate_limit::RateLimit;
 
 #[derive(Clone, Debug)]
 pub struct Config {

@@ -40,6 +40,9 @@ pub struct Mobile {
     region: Option<Region>,
 }
 
+/// A valid number the SMS provider says cannot receive messages.
+pub const CANNOT_RECEIVE_SMS: InvalidInput = InvalidInput::new("mobile", "cannot receive SMS");
+
 /// Longer than any way of writing a real number; refuses huge inputs early.
 const MAX_INPUT_CHARS: usize = 40;
 

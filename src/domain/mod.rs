@@ -1,6 +1,7 @@
 //! Domain types that parse, not validate: a value of one of these types is
 //! known to be well-formed, so services never see raw strings.
 
+mod account;
 mod email;
 mod mobile;
 mod password;
@@ -8,14 +9,17 @@ mod sms_code;
 mod user_id;
 mod username;
 
+pub use account::Account;
 pub use email::Email;
-pub use mobile::{Mobile, Region};
+pub use mobile::{CANNOT_RECEIVE_SMS, Mobile, Region};
 pub use password::Password;
 pub use sms_code::{SmsCode, SmsPurpose};
 pub use user_id::UserId;
 pub use username::Username;
 
-/// Why an input was refused; `field` is the GraphQL argument it came from.
+/// Why an input was refused. `field` names the value the way the domain does
+/// (`mobile`, `password`, ...); the transport renames it to the argument it
+/// read the value from when that differs (see `AppError::in_argument`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvalidInput {
     pub field: &'static str,

@@ -14,7 +14,7 @@ impl Password {
         mobile: &Mobile,
         username: Option<&Username>,
     ) -> Result<Self, InvalidInput> {
-        Self::check_length(input, "password")?;
+        Self::check_length(input)?;
         let national = mobile.as_str().trim_start_matches('+');
         let same_as_mobile = input == mobile.as_str()
             || input == national
@@ -33,11 +33,11 @@ impl Password {
 
     /// The length rule alone (8 to 128 characters), for checking input before
     /// the mobile and username it is compared with are known.
-    pub fn check_length(input: &str, field: &'static str) -> Result<(), InvalidInput> {
+    pub fn check_length(input: &str) -> Result<(), InvalidInput> {
         if (8..=128).contains(&input.chars().count()) {
             Ok(())
         } else {
-            Err(InvalidInput::new(field, "must be 8 to 128 characters"))
+            Err(InvalidInput::new("password", "must be 8 to 128 characters"))
         }
     }
 

@@ -7,7 +7,7 @@ use rand::RngExt;
 use super::InvalidInput;
 
 /// What a code may be used for; a code works for its own purpose only.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, async_graphql::Enum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SmsPurpose {
     Register,
     Login,

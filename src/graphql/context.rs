@@ -5,20 +5,12 @@ use std::sync::Arc;
 
 use async_graphql::Context;
 
-use crate::auth::AccessClaims;
 use crate::error::{AppError, AppResult};
 use crate::state::{AppState, RequestMeta};
 
-/// What the `Authorization` header held.
-pub enum Bearer {
-    /// No header.
-    Missing,
-    /// A header whose token did not verify (malformed, forged, expired).
-    Invalid,
-    /// A token with a valid signature and lifetime; the user may still be
-    /// inactive or the token revoked by a password reset.
-    Valid(AccessClaims),
-}
+/// The access token of `Authorization: Bearer …`, unchecked (`None` without
+/// such a header). `service::sessions::authenticate` decides what it is worth.
+pub struct BearerToken(pub Option<String>);
 
 /// Marks a request that came over HTTP GET (queries only).
 pub struct GetRequest;

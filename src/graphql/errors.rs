@@ -1,10 +1,11 @@
-//! The only place where an `AppError` becomes a GraphQL error: the contract's
-//! `extensions.code`, plus its extras (`field`, `retryAfter`, `attemptsLeft`,
-//! `providerCode`). Internal causes are logged here and never sent.
+//! The only place where an `AppError` or a `RequestError` becomes a GraphQL
+//! error: the contract's `extensions.code`, plus its extras (`field`,
+//! `retryAfter`, `attemptsLeft`, `providerCode`). Internal causes are logged
+//! here and never sent.
 
-use async_graphql::ErrorExtensionValues;
+use async_graphql::{ErrorExtensionValues, ServerError};
 
-use crate::error::{AppError, retry_after_secs};
+use crate::error::{AppError, RequestError, retry_after_secs};
 
 impl From<AppError> for async_graphql::Error {
     fn from(error: AppError) -> Self {
@@ -47,5 +48,29 @@ impl From<AppError> for async_graphql::Error {
 impl From<crate::domain::InvalidInput> for async_graphql::Error {
     fn from(invalid: crate::domain::InvalidInput) -> Self {
         AppError::BadUserInput(invalid).into()
+    }
+}
+
+impl RequestError {
+    /// A new request-level error with this message.
+    pub fn error(self, message: impl Into<String>) -> ServerError {
+        self.tag(ServerError::new(message, None))
+    }
+
+    /// Marks an error (usually async-graphql's own) as this request-level
+    /// error: its code unless it already has one, and the variant itself as
+    /// the error's source, so the transport can match on it.
+    pub fn tag(self, mut error: ServerError) -> ServerError {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", self.code());
+        }
+        error.source = Some(std::sync::Arc::new(self));
+        error
+    }
+
+    /// The request-level error this response error is, if it is one.
+    pub fn of(error: &ServerError) -> Option<Self> {
+        error.source::<Self>().copied()
     }
 }

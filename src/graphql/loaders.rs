@@ -1,5 +1,6 @@
 //! `UserLoader`: users by id, batched into one SELECT per tick and cached for
-//! the request, so `me`, `user(id)` and the viewer check cost one query.
+//! the request, so `me`, `user(id)` and the viewer check cost one query. It is
+//! only an adapter: the rules about users live in `service`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,11 +9,14 @@ use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use sea_orm::DatabaseConnection;
 
-use super::context::Bearer;
+use super::context::BearerToken;
 use crate::db;
 use crate::db::users::UserRow;
 use crate::domain::UserId;
 use crate::error::{AppError, AppResult};
+use crate::service::sessions;
+use crate::service::user_view::{UserLookup, UserView};
+use crate::state::AppState;
 
 pub struct UserLoader {
     db: DatabaseConnection,
@@ -49,7 +53,7 @@ impl Loader<UserId> for UserLoader {
                     .collect()
             })
             .map_err(|error| LoadError {
-                unavailable: error.code() == "SERVICE_UNAVAILABLE",
+                unavailable: matches!(error, AppError::ServiceUnavailable { .. }),
                 detail: format!("{error:?}").into(),
             })
     }
@@ -62,22 +66,23 @@ pub fn new_user_loader(db: DatabaseConnection) -> UserDataLoader {
     DataLoader::with_cache(UserLoader { db }, tokio::spawn, HashMapCache::default())
 }
 
-pub async fn load_user(ctx: &Context<'_>, id: UserId) -> AppResult<Option<UserRow>> {
-    let loader = ctx
-        .data::<UserDataLoader>()
-        .map_err(|_| AppError::internal(anyhow::anyhow!("UserDataLoader missing")))?;
-    Ok(loader.load_one(id).await?)
+/// The request's loader as the service layer's [`UserLookup`].
+pub struct RequestUsers<'a>(&'a UserDataLoader);
+
+impl UserLookup for RequestUsers<'_> {
+    async fn find(&self, id: UserId) -> AppResult<Option<UserRow>> {
+        Ok(self.0.load_one(id).await?)
+    }
 }
 
-/// The signed-in user: a verified token whose user exists, is active, and has
-/// not reset their password since the token was issued. Else `UNAUTHENTICATED`.
-pub async fn viewer(ctx: &Context<'_>) -> AppResult<UserRow> {
-    let Some(Bearer::Valid(claims)) = ctx.data_opt::<Bearer>() else {
-        return Err(AppError::Unauthenticated);
-    };
-    let id = claims.user_id().ok_or(AppError::Unauthenticated)?;
-    match load_user(ctx, id).await? {
-        Some(user) if user.is_active && user.token_version == claims.ver => Ok(user),
-        _ => Err(AppError::Unauthenticated),
-    }
+pub fn request_users<'a>(ctx: &Context<'a>) -> AppResult<RequestUsers<'a>> {
+    ctx.data::<UserDataLoader>()
+        .map(RequestUsers)
+        .map_err(|_| AppError::internal(anyhow::anyhow!("UserDataLoader missing")))
+}
+
+/// The signed-in user of this request (see `sessions::authenticate`).
+pub async fn viewer(ctx: &Context<'_>, state: &AppState) -> AppResult<UserView> {
+    let token = ctx.data_opt::<BearerToken>().and_then(|t| t.0.as_deref());
+    sessions::authenticate(state, token, &request_users(ctx)?, chrono::Utc::now()).await
 }

@@ -4,12 +4,12 @@
 
 mod context;
 mod errors;
-mod extensions;
 mod guards;
-mod limits;
 mod loaders;
 mod mutation;
 mod query;
+mod query_cost;
+mod request_policy;
 mod types;
 
 use std::sync::Arc;
@@ -19,8 +19,7 @@ use async_graphql::extensions::apollo_persisted_queries::{
 };
 use async_graphql::{EmptySubscription, SDLExportOptions, Schema};
 
-pub use context::{Bearer, GetRequest};
-pub use extensions::{MUTATION_OVER_GET, error_code};
+pub use context::{BearerToken, GetRequest};
 pub use loaders::new_user_loader;
 use mutation::Mutation;
 use query::Query;
@@ -33,8 +32,8 @@ pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 /// Builds the schema with the configured limits and the shared state.
 pub fn build_schema(state: Arc<AppState>, limits: &GraphqlConfig) -> AppSchema {
     let mut builder = Schema::build(Query, Mutation, EmptySubscription)
-        .extension(extensions::RequestPolicy {
-            limits: limits::QueryLimits {
+        .extension(request_policy::RequestPolicy {
+            limits: query_cost::QueryLimits {
                 max_depth: limits.max_depth,
                 max_complexity: limits.max_complexity,
             },

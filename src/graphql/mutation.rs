@@ -5,10 +5,10 @@ use async_graphql::{Context, Object, Result};
 use chrono::Utc;
 
 use super::context::{app_state, request_meta};
-use super::types::{AuthPayload, SmsCodeTicket};
-use crate::domain::{InvalidInput, Mobile, Password, SmsCode, SmsPurpose, Username};
-use crate::service::accounts::{self, Account};
-use crate::service::{sessions, sms_codes};
+use super::types::{AuthPayload, SmsCodeTicket, SmsPurpose};
+use crate::domain::{Account, InvalidInput, Mobile, Password, SmsCode, Username};
+use crate::error::AppError;
+use crate::service::{accounts, sessions, sms_codes};
 
 pub struct Mutation;
 
@@ -44,7 +44,14 @@ impl Mutation {
     ) -> Result<SmsCodeTicket> {
         let state = app_state(ctx)?;
         let mobile = Mobile::parse(&mobile, state.config.sms.default_region)?;
-        let ticket = sms_codes::send_code(state, request_meta(ctx)?, mobile, purpose).await?;
+        let ticket = sms_codes::send_code(
+            state,
+            request_meta(ctx)?,
+            mobile,
+            purpose.into(),
+            Utc::now(),
+        )
+        .await?;
         Ok(ticket.into())
     }
 
@@ -69,6 +76,7 @@ impl Mutation {
             code,
             password,
             username,
+            Utc::now(),
         )
         .await?;
         Ok(signed_in.into())
@@ -84,7 +92,8 @@ impl Mutation {
         let state = app_state(ctx)?;
         let mobile = Mobile::parse(&mobile, state.config.sms.default_region)?;
         let code = SmsCode::parse(&code, state.config.sms.code_length)?;
-        let signed_in = accounts::login_with_sms(state, request_meta(ctx)?, mobile, code).await?;
+        let signed_in =
+            accounts::login_with_sms(state, request_meta(ctx)?, mobile, code, Utc::now()).await?;
         Ok(signed_in.into())
     }
 
@@ -99,7 +108,8 @@ impl Mutation {
         let account = Account::parse(&account, state.config.sms.default_region)?;
         let password = login_password_arg(&password)?;
         let signed_in =
-            accounts::login_with_password(state, request_meta(ctx)?, account, password).await?;
+            accounts::login_with_password(state, request_meta(ctx)?, account, password, Utc::now())
+                .await?;
         Ok(signed_in.into())
     }
 
@@ -114,10 +124,20 @@ impl Mutation {
         let state = app_state(ctx)?;
         let mobile = Mobile::parse(&mobile, state.config.sms.default_region)?;
         let code = SmsCode::parse(&code, state.config.sms.code_length)?;
+        let new_password_arg = |error: AppError| error.in_argument("newPassword");
         // Refuse a bad password before anything is looked up.
-        Password::check_length(&new_password, "newPassword")?;
-        accounts::reset_password_with_sms(state, request_meta(ctx)?, mobile, code, &new_password)
-            .await?;
+        Password::check_length(&new_password)
+            .map_err(|invalid| new_password_arg(invalid.into()))?;
+        accounts::reset_password_with_sms(
+            state,
+            request_meta(ctx)?,
+            mobile,
+            code,
+            &new_password,
+            Utc::now(),
+        )
+        .await
+        .map_err(new_password_arg)?;
         Ok(true)
     }
 

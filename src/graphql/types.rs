@@ -1,29 +1,48 @@
-//! The GraphQL object types. Separate from the database entities, so no
-//! column (such as `password_hash`) can leak by accident.
+//! The GraphQL types. They wrap the service's views, never database rows,
+//! so no column (such as `password_hash`) can leak by accident.
 
-use async_graphql::{ID, Object, SimpleObject};
+use async_graphql::{Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::guards::OwnerOnly;
-use crate::db::users::UserRow;
+use crate::domain::{self, UserId};
 use crate::error::retry_after_secs;
 use crate::service::sessions::SignedIn;
 use crate::service::sms_codes::SmsTicket;
+use crate::service::user_view::UserView;
+
+/// What a code may be used for; a code works for its own purpose only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+pub enum SmsPurpose {
+    Register,
+    Login,
+    ResetPassword,
+}
+
+impl From<SmsPurpose> for domain::SmsPurpose {
+    fn from(purpose: SmsPurpose) -> Self {
+        match purpose {
+            SmsPurpose::Register => Self::Register,
+            SmsPurpose::Login => Self::Login,
+            SmsPurpose::ResetPassword => Self::ResetPassword,
+        }
+    }
+}
 
 pub struct User {
-    row: UserRow,
+    row: UserView,
     /// Whether the one asking is this user (owner-only fields need it).
     is_owner: bool,
 }
 
 impl User {
-    pub fn seen_by(row: UserRow, viewer: Option<uuid::Uuid>) -> Self {
-        let is_owner = viewer == Some(row.id);
+    pub fn seen_by(row: UserView, viewer: UserId) -> Self {
+        let is_owner = viewer == row.id;
         Self { row, is_owner }
     }
 
     /// The user of an `AuthPayload` is its owner.
-    pub fn owner(row: UserRow) -> Self {
+    pub fn owner(row: UserView) -> Self {
         Self {
             row,
             is_owner: true,

@@ -7,20 +7,12 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse};
-use chrono::Utc;
 
 use super::HttpState;
 use super::client_ip::client_ip;
-use crate::graphql::{Bearer, GetRequest, MUTATION_OVER_GET, error_code, new_user_loader};
+use crate::error::{INTERNAL_SERVER_ERROR, RequestError};
+use crate::graphql::{BearerToken, GetRequest, new_user_loader};
 use crate::state::RequestMeta;
-
-/// Codes of errors that mean the request could not be executed at all.
-const REQUEST_ERROR_CODES: [&str; 4] = [
-    "BAD_REQUEST",
-    "GRAPHQL_PARSE_FAILED",
-    "GRAPHQL_VALIDATION_FAILED",
-    "PERSISTED_QUERY_NOT_FOUND",
-];
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
@@ -85,7 +77,7 @@ pub async fn get(
     let method_not_allowed = response
         .errors
         .iter()
-        .any(|e| e.message == MUTATION_OVER_GET);
+        .any(|e| RequestError::of(e) == Some(RequestError::MutationOverGet));
     let mut http = respond(&headers, BatchResponse::Single(response));
     if method_not_allowed {
         *http.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
@@ -161,24 +153,19 @@ fn with_request_data(
     };
     request
         .data(meta)
-        .data(bearer(state, headers))
+        .data(bearer_token(headers))
         .data(new_user_loader(state.app.db.clone()))
 }
 
-fn bearer(state: &HttpState, headers: &HeaderMap) -> Bearer {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Bearer::Missing;
-    };
-    let token = value
-        .to_str()
-        .ok()
+/// The token of `Authorization: Bearer <token>`, if the header is one.
+fn bearer_token(headers: &HeaderMap) -> BearerToken {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    match token.and_then(|token| state.app.jwt.verify(token, Utc::now())) {
-        Some(claims) => Bearer::Valid(claims),
-        None => Bearer::Invalid,
-    }
+        .map(|(_, token)| token.trim().to_owned());
+    BearerToken(token)
 }
 
 /// Every error leaves with a code: request-level ones without one get
@@ -186,16 +173,21 @@ fn bearer(state: &HttpState, headers: &HeaderMap) -> Bearer {
 fn ensure_codes(response: &mut Response) {
     let request_level = response.data == async_graphql::Value::Null;
     for error in &mut response.errors {
-        if error_code(error).is_none() {
-            let code = if request_level {
-                "BAD_REQUEST"
-            } else {
-                "INTERNAL_SERVER_ERROR"
-            };
+        let has_code = error
+            .extensions
+            .as_ref()
+            .is_some_and(|e| e.get("code").is_some());
+        if has_code {
+            continue;
+        }
+        if request_level {
+            *error =
+                RequestError::BadRequest.tag(std::mem::replace(error, ServerError::new("", None)));
+        } else {
             error
                 .extensions
                 .get_or_insert_with(Default::default)
-                .set("code", code);
+                .set("code", INTERNAL_SERVER_ERROR);
         }
     }
 }
@@ -206,7 +198,7 @@ fn is_request_error(response: &Response) -> bool {
         && response
             .errors
             .iter()
-            .all(|e| error_code(e).is_some_and(|code| REQUEST_ERROR_CODES.contains(&code.as_str())))
+            .all(|e| RequestError::of(e).is_some())
 }
 
 fn wants_graphql_response_json(headers: &HeaderMap) -> bool {
@@ -239,12 +231,7 @@ fn respond(headers: &HeaderMap, mut batch: BatchResponse) -> axum::response::Res
 }
 
 fn bad_request(headers: &HeaderMap, status: StatusCode, message: &str) -> axum::response::Response {
-    let mut error = ServerError::new(message, None);
-    error
-        .extensions
-        .get_or_insert_with(Default::default)
-        .set("code", "BAD_REQUEST");
-    let response = Response::from_errors(vec![error]);
+    let response = Response::from_errors(vec![RequestError::BadRequest.error(message)]);
     json_response(
         wants_graphql_response_json(headers),
         status,

@@ -1,46 +1,34 @@
-//! Accounts: registration, the three ways to sign in, and password reset.
+//! Accounts: registration, the three ways to sign in, password reset, and
+//! whether a mobile is registered.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::TransactionTrait;
 
-use super::limits;
-use super::sessions::{self, SignedIn};
+use super::sessions::{self, SignInMethod, SignedIn};
 use super::sms_codes::{consume_code, under_verify_limit};
+use super::throttle;
 use crate::db;
 use crate::db::users::{NewUser, UserRow};
-use crate::domain::{Email, InvalidInput, Mobile, Password, SmsCode, SmsPurpose, UserId, Username};
+use crate::domain::{Account, Mobile, Password, SmsCode, SmsPurpose, UserId, Username};
 use crate::error::{AppError, AppResult};
-use crate::limits::{LimitedAction, RateLimit};
+use crate::rate_limit::{LimitedAction, RateLimit};
 use crate::state::{AppState, RequestMeta};
 
-/// A login `account`: which column it names is decided by its shape alone,
-/// which is never ambiguous (usernames start with a letter and have no `@`).
-#[derive(Debug)]
-pub enum Account {
-    Username(Username),
-    Mobile(Mobile),
-    Email(Email),
-    /// Well-formed as input, but no account could have this name.
-    Unknown,
-}
-
-impl Account {
-    pub fn parse(input: &str, default_region: crate::domain::Region) -> Result<Self, InvalidInput> {
-        let input = input.trim();
-        if input.is_empty() || input.len() > 254 {
-            return Err(InvalidInput::new(
-                "account",
-                "must be a username, mobile or email",
-            ));
-        }
-        Ok(if input.contains('@') {
-            Email::parse(input).map_or(Self::Unknown, Self::Email)
-        } else if let Ok(name) = Username::parse(input) {
-            Self::Username(name)
-        } else {
-            Mobile::parse(input, default_region).map_or(Self::Unknown, Self::Mobile)
-        })
-    }
+/// `mobileExists`: whether a user is registered with this mobile, under the
+/// client's `MOBILE_EXISTS_LIMIT_PER_IP` (the answer is an enumeration oracle).
+pub async fn mobile_exists(
+    state: &AppState,
+    meta: &RequestMeta,
+    mobile: &Mobile,
+) -> AppResult<bool> {
+    throttle::hit(
+        state,
+        LimitedAction::MobileExistsPerIp,
+        &meta.client_ip.to_string(),
+        state.config.limits.mobile_exists_per_ip,
+    )
+    .await?;
+    db::users::mobile_exists(&state.db, mobile).await
 }
 
 /// `loginWithPassword`. An unknown account costs the same Argon2 work as a
@@ -54,6 +42,7 @@ pub async fn login_with_password(
     meta: &RequestMeta,
     account: Account,
     password: &str,
+    now: DateTime<Utc>,
 ) -> AppResult<SignedIn> {
     let user = match &account {
         Account::Username(name) => db::users::find_by_username(&state.db, name).await?,
@@ -62,14 +51,14 @@ pub async fn login_with_password(
         Account::Unknown => None,
     };
     let throttle = LoginThrottle::new(state, meta, &account, user.as_ref());
-    let attempt = limits::reserve(state, &throttle.limits()).await?;
+    let attempt = throttle::reserve(state, &throttle.limits()).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let matches = state.passwords.verify(password, stored).await?;
     match user {
         Some(user) if matches && user.is_active => {
             // Not a failure: the attempt does not count.
             attempt.release().await;
-            sign_in(state, meta, user).await
+            sessions::sign_in(state, meta, user, SignInMethod::Password, now).await
         }
         _ => Err(AppError::InvalidCredentials),
     }
@@ -152,11 +141,12 @@ pub async fn register_with_sms(
     code: SmsCode,
     password: Password,
     username: Option<Username>,
+    now: DateTime<Utc>,
 ) -> AppResult<SignedIn> {
     under_verify_limit(
         state,
         meta,
-        register_with_sms_unlimited(state, meta, mobile, code, password, username),
+        register_with_sms_unlimited(state, meta, mobile, code, password, username, now),
     )
     .await
 }
@@ -171,6 +161,7 @@ async fn register_with_sms_unlimited(
     code: SmsCode,
     password: Password,
     username: Option<Username>,
+    now: DateTime<Utc>,
 ) -> AppResult<SignedIn> {
     if db::users::mobile_exists(&state.db, &mobile).await? {
         return Err(AppError::MobileTaken);
@@ -200,7 +191,7 @@ async fn register_with_sms_unlimited(
                 mobile: &mobile,
                 email: None,
                 password_hash: password_hash.clone(),
-                now: Utc::now(),
+                now,
                 signed_in: true,
             },
         )
@@ -211,9 +202,7 @@ async fn register_with_sms_unlimited(
         }
     };
     tracing::info!(user = %user.id, "user registered");
-    // Registering signs in: `last_login_at` was set by the insert itself.
-    let now = user.last_login_at.unwrap_or_else(Utc::now);
-    sessions::sign_in(state, meta, user, now).await
+    sessions::sign_in(state, meta, user, SignInMethod::Register, now).await
 }
 
 /// A default username derived from the mobile without revealing it: `u` and
@@ -237,11 +226,12 @@ pub async fn login_with_sms(
     meta: &RequestMeta,
     mobile: Mobile,
     code: SmsCode,
+    now: DateTime<Utc>,
 ) -> AppResult<SignedIn> {
     under_verify_limit(
         state,
         meta,
-        login_with_sms_unlimited(state, meta, mobile, code),
+        login_with_sms_unlimited(state, meta, mobile, code, now),
     )
     .await
 }
@@ -253,10 +243,11 @@ async fn login_with_sms_unlimited(
     meta: &RequestMeta,
     mobile: Mobile,
     code: SmsCode,
+    now: DateTime<Utc>,
 ) -> AppResult<SignedIn> {
     let user = registered_user(state, &mobile).await?;
     consume_code(state, &mobile, SmsPurpose::Login, &code).await?;
-    sign_in(state, meta, user).await
+    sessions::sign_in(state, meta, user, SignInMethod::Sms, now).await
 }
 
 /// `reset_password_with_sms` under the client's verify limit (see `under_verify_limit`).
@@ -266,11 +257,12 @@ pub async fn reset_password_with_sms(
     mobile: Mobile,
     code: SmsCode,
     new_password: &str,
+    now: DateTime<Utc>,
 ) -> AppResult<()> {
     under_verify_limit(
         state,
         meta,
-        reset_password_with_sms_unlimited(state, mobile, code, new_password),
+        reset_password_with_sms_unlimited(state, mobile, code, new_password, now),
     )
     .await
 }
@@ -282,15 +274,14 @@ async fn reset_password_with_sms_unlimited(
     mobile: Mobile,
     code: SmsCode,
     new_password: &str,
+    now: DateTime<Utc>,
 ) -> AppResult<()> {
     let user = registered_user(state, &mobile).await?;
     let username = Username::parse(&user.username).ok();
-    let password = Password::parse(new_password, &mobile, username.as_ref())
-        .map_err(|invalid| InvalidInput::new("newPassword", invalid.reason))?;
+    let password = Password::parse(new_password, &mobile, username.as_ref())?;
     // Hash before consuming the code: a busy hasher must not burn it.
     let password_hash = state.passwords.hash(password.expose()).await?;
     consume_code(state, &mobile, SmsPurpose::ResetPassword, &code).await?;
-    let now = Utc::now();
     let id = UserId::from(user.id);
     // One transaction: the new password and the end of every session stand or
     // fall together. The token-version bump also stops sign-ins racing it.
@@ -307,14 +298,4 @@ async fn registered_user(state: &AppState, mobile: &Mobile) -> AppResult<UserRow
         .await?
         .filter(|user| user.is_active)
         .ok_or(AppError::UserNotFound)
-}
-
-async fn sign_in(state: &AppState, meta: &RequestMeta, user: UserRow) -> AppResult<SignedIn> {
-    let now = Utc::now();
-    db::users::touch_last_login(&state.db_relaxed, UserId::from(user.id), now).await?;
-    let user = UserRow {
-        last_login_at: Some(now),
-        ..user
-    };
-    sessions::sign_in(state, meta, user, now).await
 }

@@ -1,12 +1,11 @@
 //! Sessions: signing in (an access token plus a refresh token that starts a
 //! family), rotating refresh tokens, reuse detection and logout.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use sea_orm::TransactionTrait;
 use uuid::Uuid;
 
+use super::user_view::{UserLookup, UserView};
 use crate::auth::{PlainRefreshToken, hash_refresh_token};
 use crate::db;
 use crate::db::refresh_tokens::NewRefreshToken;
@@ -20,16 +19,36 @@ pub struct SignedIn {
     pub access_token: String,
     pub expires_in: i64,
     pub refresh_token: PlainRefreshToken,
-    pub user: UserRow,
+    pub user: UserView,
 }
 
-/// Starts a new session family for `user`.
+/// How a session was started (also the `method` label of the sessions metric).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignInMethod {
+    Sms,
+    Password,
+    /// Registration signs in; its insert already set `last_login_at`.
+    Register,
+}
+
+/// Starts a new session family for `user`, who has just proven who they are:
+/// records the sign-in and issues an access token and a refresh token.
 pub async fn sign_in(
     state: &AppState,
     meta: &RequestMeta,
     user: UserRow,
+    method: SignInMethod,
     now: DateTime<Utc>,
 ) -> AppResult<SignedIn> {
+    let user = if method == SignInMethod::Register {
+        user
+    } else {
+        db::users::touch_last_login(&state.db_relaxed, UserId::from(user.id), now).await?;
+        UserRow {
+            last_login_at: Some(now),
+            ..user
+        }
+    };
     let refresh_token = PlainRefreshToken::generate();
     // A new family: if a crash lost it, the user would only sign in again.
     db::refresh_tokens::insert(
@@ -37,7 +56,7 @@ pub async fn sign_in(
         new_refresh_row(state, meta, &user, Uuid::now_v7(), &refresh_token, now),
     )
     .await?;
-    finish_sign_in(state, user, refresh_token, now)
+    issue_tokens(state, user, refresh_token, now)
 }
 
 fn new_refresh_row<'a>(
@@ -62,7 +81,8 @@ fn new_refresh_row<'a>(
     }
 }
 
-fn finish_sign_in(
+/// The answer of a sign-in or refresh: a fresh access token beside the refresh token.
+fn issue_tokens(
     state: &AppState,
     user: UserRow,
     refresh_token: PlainRefreshToken,
@@ -76,8 +96,36 @@ fn finish_sign_in(
         access_token,
         expires_in: state.jwt.ttl_secs(),
         refresh_token,
-        user,
+        user: user.into(),
     })
+}
+
+/// The signed-in user of a request: an access token with a valid signature
+/// and lifetime, whose user exists, is active, and has not reset their
+/// password (or been signed out everywhere) since it was issued. Anything
+/// else is `UNAUTHENTICATED`, with the reason logged at debug level only.
+pub async fn authenticate(
+    state: &AppState,
+    access_token: Option<&str>,
+    users: &impl UserLookup,
+    now: DateTime<Utc>,
+) -> AppResult<UserView> {
+    let Some(token) = access_token else {
+        return Err(AppError::Unauthenticated);
+    };
+    let Some(claims) = state.jwt.verify(token, now) else {
+        tracing::debug!("access token refused: malformed, forged or expired");
+        return Err(AppError::Unauthenticated);
+    };
+    let id = claims.user_id().ok_or(AppError::Unauthenticated)?;
+    match users.find(id).await? {
+        Some(user) if user.is_active && user.token_version == claims.ver => Ok(user.into()),
+        Some(_) => {
+            tracing::debug!("access token refused: user inactive or token version stale");
+            Err(AppError::Unauthenticated)
+        }
+        None => Err(AppError::Unauthenticated),
+    }
 }
 
 /// Exchanges a live refresh token for a new pair. A token that was already
@@ -126,7 +174,7 @@ pub async fn refresh(
     )
     .await?;
     txn.commit().await?;
-    finish_sign_in(state, user, successor, now)
+    issue_tokens(state, user, successor, now)
 }
 
 /// Ends the token's whole family. Unknown or dead tokens are fine too: logout
@@ -140,17 +188,13 @@ pub async fn logout(state: &AppState, presented: &str, now: DateTime<Utc>) -> Ap
     Ok(())
 }
 
-/// Deletes refresh tokens that expired more than a day ago, every hour, so the
-/// table does not grow without bound. Runs until the process stops.
-pub async fn prune_expired_forever(state: std::sync::Arc<AppState>) {
-    let mut every = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        every.tick().await;
-        let cutoff = Utc::now() - chrono::Duration::days(1);
-        match db::refresh_tokens::delete_expired(&state.db, cutoff).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "pruned expired refresh tokens"),
-            Err(e) => tracing::warn!(error = ?e, "could not prune expired refresh tokens"),
-        }
+/// Deletes refresh tokens that expired more than a day before `now`, so the
+/// table does not grow without bound (run hourly by `startup`).
+pub async fn prune_expired(state: &AppState, now: DateTime<Utc>) {
+    let cutoff = now - chrono::Duration::days(1);
+    match db::refresh_tokens::delete_expired(&state.db, cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, "pruned expired refresh tokens"),
+        Err(e) => tracing::warn!(error = ?e, "could not prune expired refresh tokens"),
     }
 }

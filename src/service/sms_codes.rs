@@ -4,15 +4,15 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
-use super::limits::{hit, reserve, store_unavailable};
+use super::throttle::{hit, reserve, store_unavailable};
 use crate::codes::{IssueOutcome, IssueRequest, VerifyOutcome};
 use crate::db;
 use crate::db::sms_messages::SmsAuditRow;
-use crate::domain::{InvalidInput, Mobile, SmsCode, SmsPurpose};
+use crate::domain::{CANNOT_RECEIVE_SMS, Mobile, SmsCode, SmsPurpose};
 use crate::error::{AppError, AppResult};
-use crate::limits::LimitedAction;
+use crate::rate_limit::LimitedAction;
 use crate::sms::{OutgoingSms, SmsError};
 use crate::state::{AppState, RequestMeta};
 
@@ -41,6 +41,7 @@ pub async fn send_code(
     meta: &RequestMeta,
     mobile: Mobile,
     purpose: SmsPurpose,
+    now: DateTime<Utc>,
 ) -> AppResult<SmsTicket> {
     let config = &state.config.sms;
     if let Some(allowed) = &config.allowed_regions
@@ -61,10 +62,14 @@ pub async fn send_code(
     )
     .await?;
 
-    let registered = db::users::mobile_exists(&state.db, &mobile).await?;
-    match (purpose, registered) {
-        (SmsPurpose::Register, true) => return Err(AppError::MobileTaken),
-        (SmsPurpose::Login | SmsPurpose::ResetPassword, false) => {
+    // An inactive user's mobile stays taken, but gets no code it could not use.
+    let user = db::users::find_by_mobile(&state.db, &mobile).await?;
+    match (purpose, user) {
+        (SmsPurpose::Register, Some(_)) => return Err(AppError::MobileTaken),
+        (SmsPurpose::Login | SmsPurpose::ResetPassword, None) => {
+            return Err(AppError::UserNotFound);
+        }
+        (SmsPurpose::Login | SmsPurpose::ResetPassword, Some(user)) if !user.is_active => {
             return Err(AppError::UserNotFound);
         }
         _ => {}
@@ -113,7 +118,7 @@ pub async fn send_code(
         serial_no: None,
         fee: None,
         error_code: None,
-        now: Utc::now(),
+        now,
     };
     if test_code.is_some() {
         write_audit(state, audit).await;
@@ -171,9 +176,7 @@ fn delivery_error(error: SmsError) -> AppError {
             retry_after,
             provider_code: Some(provider_code),
         },
-        SmsError::InvalidNumber { .. } => {
-            AppError::BadUserInput(InvalidInput::new("mobile", "cannot receive SMS"))
-        }
+        SmsError::InvalidNumber { .. } => AppError::BadUserInput(CANNOT_RECEIVE_SMS),
         SmsError::Rejected { provider_code } => AppError::SmsDeliveryFailed { provider_code },
         SmsError::Unavailable { cause } => AppError::unavailable("sms provider", cause),
     }

@@ -9,7 +9,7 @@ use smsauth::codes::{
     RedisCodeStore, VerifyOutcome,
 };
 use smsauth::domain::{Mobile, Region, SmsCode, SmsPurpose};
-use smsauth::limits::{LimitedAction, RateLimit};
+use smsauth::rate_limit::{LimitedAction, RateLimit};
 
 use crate::helpers::{Store, redis_url};
 use crate::on_both_stores;

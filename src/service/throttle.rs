@@ -2,7 +2,7 @@
 
 use crate::codes::LimitOutcome;
 use crate::error::{AppError, AppResult};
-use crate::limits::{LimitedAction, RateLimit};
+use crate::rate_limit::{LimitedAction, RateLimit};
 use crate::state::AppState;
 
 /// The code store could not answer: the request cannot be checked, so it fails.

@@ -13,10 +13,8 @@ use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Opera
 use async_graphql::{Request, ServerError, ServerResult, ValidationResult, Variables};
 
 use super::context::GetRequest;
-use super::limits::QueryLimits;
-
-/// The error a mutation sent over GET gets; the transport answers it with 405.
-pub const MUTATION_OVER_GET: &str = "mutations are not allowed over GET: use POST";
+use super::query_cost::QueryLimits;
+use crate::error::RequestError;
 
 pub struct RequestPolicy {
     pub limits: QueryLimits,
@@ -32,23 +30,6 @@ impl ExtensionFactory for RequestPolicy {
 
 struct RequestPolicyExtension {
     limits: QueryLimits,
-}
-
-/// Sets `extensions.code` on an error that has none yet.
-fn with_code(mut error: ServerError, code: &str) -> ServerError {
-    let extensions = error.extensions.get_or_insert_with(Default::default);
-    if extensions.get("code").is_none() {
-        extensions.set("code", code);
-    }
-    error
-}
-
-/// The `extensions.code` of a response error, if any.
-pub fn error_code(error: &ServerError) -> Option<String> {
-    match error.extensions.as_ref()?.get("code")? {
-        async_graphql::Value::String(code) => Some(code.clone()),
-        _ => None,
-    }
 }
 
 fn has_mutation(document: &ExecutableDocument) -> bool {
@@ -70,18 +51,16 @@ impl Extension for RequestPolicyExtension {
     ) -> ServerResult<Request> {
         // Before anything parses it: the parser is recursive.
         if let Err(message) = QueryLimits::check_nesting(&request.query) {
-            return Err(with_code(
-                ServerError::new(message, None),
-                "GRAPHQL_PARSE_FAILED",
-            ));
+            return Err(RequestError::ParseFailed.error(message));
         }
         let mut request = next.run(ctx, request).await.map_err(|error| {
-            let code = if error.message == "PersistedQueryNotFound" {
-                "PERSISTED_QUERY_NOT_FOUND"
+            // async-graphql's persisted-query extension names this error by its message only.
+            let kind = if error.message == "PersistedQueryNotFound" {
+                RequestError::PersistedQueryNotFound
             } else {
-                "BAD_REQUEST"
+                RequestError::BadRequest
             };
-            with_code(error, code)
+            kind.tag(error)
         })?;
         // The limits, on the document itself (also one that came from the
         // persisted-query cache), before async-graphql's own checks: those
@@ -89,12 +68,9 @@ impl Extension for RequestPolicyExtension {
         let limits = self.limits;
         let document = request
             .parsed_query()
-            .map_err(|error| with_code(error, "GRAPHQL_PARSE_FAILED"))?;
+            .map_err(|error| RequestError::ParseFailed.tag(error))?;
         if let Err(message) = limits.check(document) {
-            return Err(with_code(
-                ServerError::new(message, None),
-                "GRAPHQL_VALIDATION_FAILED",
-            ));
+            return Err(RequestError::ValidationFailed.error(message));
         }
         Ok(request)
     }
@@ -109,12 +85,11 @@ impl Extension for RequestPolicyExtension {
         let document = next
             .run(ctx, query, variables)
             .await
-            .map_err(|error| with_code(error, "GRAPHQL_PARSE_FAILED"))?;
+            .map_err(|error| RequestError::ParseFailed.tag(error))?;
         if ctx.data_opt::<GetRequest>().is_some() && has_mutation(&document) {
-            return Err(with_code(
-                ServerError::new(MUTATION_OVER_GET, None),
-                "BAD_REQUEST",
-            ));
+            return Err(
+                RequestError::MutationOverGet.error("mutations are not allowed over GET: use POST")
+            );
         }
         Ok(document)
     }
@@ -127,7 +102,7 @@ impl Extension for RequestPolicyExtension {
         next.run(ctx).await.map_err(|errors| {
             errors
                 .into_iter()
-                .map(|error| with_code(error, "GRAPHQL_VALIDATION_FAILED"))
+                .map(|error| RequestError::ValidationFailed.tag(error))
                 .collect()
         })
     }
