@@ -5,15 +5,17 @@
 //! - [`http`] — axum routes (`/graphql`, `/healthz`, `/readyz`), client IP,
 //!   bearer token, CORS, limits on bodies and time.
 //! - [`graphql`] — the schema of the contract; thin resolvers that parse
-//!   arguments into [`domain`] types and call [`service`].
+//!   arguments into [`domain`] types and make one [`service`] call each.
 //! - [`service`] — what each operation does: [`service::sms_codes`],
-//!   [`service::accounts`], [`service::sessions`], [`service::limits`].
+//!   [`service::accounts`], [`service::sessions`], [`service::throttle`],
+//!   [`service::user_view`].
 //! - [`codes`] — the code store (Redis or in-process): one-time codes,
 //!   cooldowns and every rate limit, each check-and-change atomic.
 //! - [`sms`] — SMS providers behind one trait.
 //! - [`auth`] — Argon2id password hashing and JWT access tokens.
 //! - [`db`] — SeaORM entities and queries (PostgreSQL or SQLite).
-//! - [`config`], [`limits`], [`error`], [`telemetry`], [`startup`], [`state`].
+//! - [`config`], [`rate_limit`], [`error`], [`telemetry`], [`tls`],
+//!   [`startup`], [`state`], [`cli`].
 
 pub mod auth;
 pub mod cli;
@@ -30,3 +32,4 @@ pub mod sms;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod tls;

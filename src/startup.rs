@@ -19,14 +19,6 @@ use crate::service::sessions::prune_expired;
 use crate::sms::{LogSmsProvider, SmsProvider};
 use crate::state::AppState;
 
-/// reqwest (and rustls) are built without a default crypto provider: use
-/// ring's, once per process. Safe to call again.
-pub fn install_tls_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
-
 pub struct Application {
     listener: TcpListener,
     state: Arc<AppState>,
@@ -55,7 +47,7 @@ impl ApplicationBuilder {
 
     pub async fn build(self) -> anyhow::Result<Application> {
         let config = Arc::new(self.config);
-        install_tls_crypto_provider();
+        crate::tls::install_crypto_provider();
 
         let db = db::connect(
             config.database_url.expose_secret(),

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::helpers::{Setup, error_code, error_extensions, spawn_setup};
-use crate::on_both_setups;
+use crate::on_each;
 
 const LOGIN: &str = "mutation($a: String!, $p: String!) { loginWithPassword(account: $a, password: $p) { accessToken } }";
 const EXISTS: &str = "query { mobileExists(mobile: \"13711112222\") }";
@@ -68,12 +68,10 @@ async fn a_direct_client_cannot_spoof_its_ip(setup: Setup) {
         .var("MOBILE_EXISTS_LIMIT_PER_IP", "2/1m")
         .spawn()
         .await;
-    let url = format!("{}/graphql", app.address);
     let mut codes = Vec::new();
     for fake in ["1.1.1.1", "2.2.2.2", "3.3.3.3"] {
         let answer: serde_json::Value = app
-            .client
-            .post(&url)
+            .post("/graphql")
             .header("x-forwarded-for", fake)
             .json(&json!({ "query": EXISTS }))
             .send()
@@ -92,11 +90,9 @@ async fn a_direct_client_cannot_spoof_its_ip(setup: Setup) {
         .var("TRUSTED_PROXIES", "127.0.0.0/8")
         .spawn()
         .await;
-    let url = format!("{}/graphql", app.address);
     for client in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
         let answer: serde_json::Value = app
-            .client
-            .post(&url)
+            .post("/graphql")
             .header("x-forwarded-for", format!("6.6.6.6, {client}"))
             .json(&json!({ "query": EXISTS }))
             .send()
@@ -151,7 +147,7 @@ async fn parallel_guesses_cannot_slip_past_the_count(setup: Setup) {
     }
 }
 
-on_both_setups!(
+on_each!(setups:
     parallel_guesses_cannot_slip_past_the_count,
     password_guessing_is_throttled_per_account,
     password_spraying_is_throttled_per_ip,

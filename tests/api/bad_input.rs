@@ -137,7 +137,6 @@ async fn every_argument_survives_hostile_values() {
         .await;
     app.create_user("alice", "13711112222", None, "correct horse battery")
         .await;
-    let url = format!("{}/graphql", app.address);
 
     for (kind, operation, arguments) in OPERATIONS {
         let doc = document(kind, operation, arguments);
@@ -149,8 +148,7 @@ async fn every_argument_survives_hostile_values() {
                 }
                 variables.insert((*argument).to_owned(), value.clone());
                 let response = app
-                    .client
-                    .post(&url)
+                    .post("/graphql")
                     .json(&json!({ "query": doc, "variables": variables }))
                     .send()
                     .await
@@ -177,7 +175,6 @@ async fn every_argument_survives_hostile_values() {
 #[tokio::test]
 async fn hostile_bodies_get_bad_request_not_a_crash() {
     let app = spawn_app(Backend::Sqlite).spawn().await;
-    let url = format!("{}/graphql", app.address);
     let bodies: Vec<(Vec<u8>, &str)> = vec![
         (b"\xff\xfe\xfd".to_vec(), "application/json"),
         (
@@ -196,8 +193,7 @@ async fn hostile_bodies_get_bad_request_not_a_crash() {
     ];
     for (body, content_type) in bodies {
         let response = app
-            .client
-            .post(&url)
+            .post("/graphql")
             .header("content-type", content_type)
             .body(body.clone())
             .send()

@@ -12,7 +12,7 @@ use smsauth::domain::{Mobile, Region, SmsCode, SmsPurpose};
 use smsauth::rate_limit::{LimitedAction, RateLimit};
 
 use crate::helpers::{Store, redis_url};
-use crate::on_both_stores;
+use crate::on_each;
 
 fn store(kind: Store) -> Arc<dyn CodeStore> {
     match kind {
@@ -414,7 +414,7 @@ async fn a_forgotten_event_no_longer_counts(kind: Store) {
     ));
 }
 
-on_both_stores!(
+on_each!(stores:
     a_forgotten_event_no_longer_counts,
     a_code_is_valid_once,
     codes_expire,

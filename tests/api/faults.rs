@@ -127,12 +127,7 @@ async fn timed(app: &TestApp, query: &str, variables: Value) -> (Value, Duration
 }
 
 async fn readiness(app: &TestApp) -> (u16, Value) {
-    let response = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get("/readyz").send().await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap())
 }
 

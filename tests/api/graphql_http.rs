@@ -9,19 +9,9 @@ use crate::helpers::{Backend, spawn_app};
 #[tokio::test]
 async fn health_and_readiness_answer() {
     let app = spawn_app(Backend::Sqlite).spawn().await;
-    let health = app
-        .client
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get("/healthz").send().await.unwrap();
     assert_eq!(health.status(), 200);
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/readyz").send().await.unwrap();
     assert_eq!(ready.status(), 200);
     assert_eq!(ready.json::<Value>().await.unwrap()["status"], "ready");
 }
@@ -29,12 +19,7 @@ async fn health_and_readiness_answer() {
 #[tokio::test]
 async fn a_browser_gets_graphiql() {
     let app = spawn_app(Backend::Sqlite).spawn().await;
-    let page = app
-        .client
-        .get(format!("{}/graphql", app.address))
-        .send()
-        .await
-        .unwrap();
+    let page = app.get("/graphql").send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(
         page.headers()["content-type"]
@@ -54,10 +39,8 @@ async fn a_browser_gets_graphiql() {
 #[tokio::test]
 async fn queries_work_over_get_but_mutations_do_not() {
     let app = spawn_app(Backend::Sqlite).spawn().await;
-    let url = format!("{}/graphql", app.address);
     let answer: Value = app
-        .client
-        .get(&url)
+        .get("/graphql")
         .query(&[("query", "{ mobileExists(mobile: \"13711112222\") }")])
         .send()
         .await
@@ -68,8 +51,7 @@ async fn queries_work_over_get_but_mutations_do_not() {
     assert_eq!(answer["data"]["mobileExists"], false);
 
     let response = app
-        .client
-        .get(&url)
+        .get("/graphql")
         .query(&[("query", "mutation { logout(refreshToken: \"x\") }")])
         .send()
         .await
@@ -82,10 +64,8 @@ async fn queries_work_over_get_but_mutations_do_not() {
 #[tokio::test]
 async fn request_level_errors_carry_apollo_codes() {
     let app = spawn_app(Backend::Sqlite).spawn().await;
-    let url = format!("{}/graphql", app.address);
     let post = |body: String, accept: &'static str| {
-        app.client
-            .post(&url)
+        app.post("/graphql")
             .header("content-type", "application/json")
             .header("accept", accept)
             .body(body)
@@ -141,11 +121,9 @@ async fn batches_run_and_are_bounded() {
         .var("GRAPHQL_MAX_BATCH", "3")
         .spawn()
         .await;
-    let url = format!("{}/graphql", app.address);
     let op = json!({ "query": "{ mobileExists(mobile: \"13711112222\") }" });
     let answer: Value = app
-        .client
-        .post(&url)
+        .post("/graphql")
         .json(&json!([op, op, op]))
         .send()
         .await
@@ -157,8 +135,7 @@ async fn batches_run_and_are_bounded() {
     assert_eq!(answer[2]["data"]["mobileExists"], false);
 
     let too_many = app
-        .client
-        .post(&url)
+        .post("/graphql")
         .json(&json!([op, op, op, op]))
         .send()
         .await
@@ -171,15 +148,13 @@ async fn batches_run_and_are_bounded() {
 #[tokio::test]
 async fn automatic_persisted_queries_work_over_post_and_get() {
     let app = spawn_app(Backend::Sqlite).spawn().await;
-    let url = format!("{}/graphql", app.address);
     let query = "{ mobileExists(mobile: \"13711112222\") }";
     let hash = hex::encode(Sha256::digest(query.as_bytes()));
     let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
 
     // Unknown hash: the client is told to send the query.
     let answer: Value = app
-        .client
-        .post(&url)
+        .post("/graphql")
         .json(&json!({ "extensions": extensions }))
         .send()
         .await
@@ -193,8 +168,7 @@ async fn automatic_persisted_queries_work_over_post_and_get() {
     );
     // Hash and query: run and remembered.
     let answer: Value = app
-        .client
-        .post(&url)
+        .post("/graphql")
         .json(&json!({ "query": query, "extensions": extensions }))
         .send()
         .await
@@ -205,8 +179,7 @@ async fn automatic_persisted_queries_work_over_post_and_get() {
     assert_eq!(answer["data"]["mobileExists"], false, "{answer}");
     // The hash alone now works, over GET too.
     let answer: Value = app
-        .client
-        .get(&url)
+        .get("/graphql")
         .query(&[("extensions", extensions.to_string())])
         .send()
         .await

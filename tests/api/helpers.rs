@@ -35,39 +35,36 @@ pub enum Store {
     Redis,
 }
 
-/// Runs `async fn name(backend: Backend)` as two tests, `name::on_postgres`
-/// and `name::on_sqlite`.
+/// Runs each `async fn name(x)` once per deployment variant, as tests in a
+/// module `name`:
+///
+/// - `on_each!(setups: a, b)`: `on_postgres_and_redis`, `on_sqlite_in_memory` ([`Setup`]);
+/// - `on_each!(databases: a, b)`: `on_postgres`, `on_sqlite` ([`Backend`]);
+/// - `on_each!(stores: a, b)`: `on_redis`, `in_memory` ([`Store`]).
 #[macro_export]
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn on_postgres() {
-                super::$name($crate::helpers::Backend::Postgres).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn on_sqlite() {
-                super::$name($crate::helpers::Backend::Sqlite).await
-            }
-        }
+macro_rules! on_each {
+    (setups: $($name:ident),* $(,)?) => {
+        $crate::on_each!(@variants Setup { PostgresRedis => on_postgres_and_redis, SqliteMemory => on_sqlite_in_memory } $($name),*);
+    };
+    (databases: $($name:ident),* $(,)?) => {
+        $crate::on_each!(@variants Backend { Postgres => on_postgres, Sqlite => on_sqlite } $($name),*);
+    };
+    (stores: $($name:ident),* $(,)?) => {
+        $crate::on_each!(@variants Store { Redis => on_redis, Memory => in_memory } $($name),*);
+    };
+    (@variants $kind:ident $variants:tt $($name:ident),*) => {$(
+        $crate::on_each!(@tests $name $kind $variants);
     )*};
-}
-
-/// Runs `async fn name(store: Store)` as `name::on_redis` and `name::in_memory`.
-#[macro_export]
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {$(
+    (@tests $name:ident $kind:ident { $($variant:ident => $test:ident),+ }) => {
         mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn on_redis() {
-                super::$name($crate::helpers::Store::Redis).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn in_memory() {
-                super::$name($crate::helpers::Store::Memory).await
-            }
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::$name($crate::helpers::$kind::$variant).await
+                }
+            )+
         }
-    )*};
+    };
 }
 
 pub struct TestApp {
@@ -219,6 +216,16 @@ async fn fresh_postgres_database() -> String {
 }
 
 impl TestApp {
+    /// A raw GET to `path`, for tests of HTTP itself (status codes, headers).
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(format!("{}{path}", self.address))
+    }
+
+    /// A raw POST to `path`, for tests of HTTP itself (status codes, headers).
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.post(format!("{}{path}", self.address))
+    }
+
     /// Posts one GraphQL operation and returns the whole JSON answer.
     pub async fn graphql(&self, query: &str, variables: Value) -> Value {
         self.graphql_as(None, query, variables).await
@@ -227,8 +234,7 @@ impl TestApp {
     /// The same, with `Authorization: Bearer <token>`.
     pub async fn graphql_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let mut request = self
-            .client
-            .post(format!("{}/graphql", self.address))
+            .post("/graphql")
             .json(&json!({ "query": query, "variables": variables }));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -381,22 +387,4 @@ pub fn spawn_setup(setup: Setup) -> TestAppBuilder {
         Setup::PostgresRedis => spawn_app(Backend::Postgres).store(Store::Redis),
         Setup::SqliteMemory => spawn_app(Backend::Sqlite).store(Store::Memory),
     }
-}
-
-/// Runs `async fn name(setup: Setup)` as `name::on_postgres_and_redis` and
-/// `name::on_sqlite_in_memory`.
-#[macro_export]
-macro_rules! on_both_setups {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn on_postgres_and_redis() {
-                super::$name($crate::helpers::Setup::PostgresRedis).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn on_sqlite_in_memory() {
-                super::$name($crate::helpers::Setup::SqliteMemory).await
-            }
-        }
-    )*};
 }

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use crate::helpers::{Backend, error_code, spawn_app};
-use crate::on_both_databases;
+use crate::on_each;
 
 const LOGIN: &str = "mutation($a: String!, $p: String!) { loginWithPassword(account: $a, password: $p) { accessToken tokenType expiresIn refreshToken user { id username mobile lastLoginAt } } }";
 
@@ -94,7 +94,7 @@ async fn an_empty_account_is_bad_input(backend: Backend) {
     assert_eq!(error_code(&answer).as_deref(), Some("BAD_USER_INPUT"));
 }
 
-on_both_databases!(
+on_each!(databases:
     login_works_by_username_mobile_and_email,
     wrong_password_and_unknown_account_give_the_same_error,
     an_empty_account_is_bad_input,

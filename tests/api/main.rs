@@ -7,6 +7,7 @@
 mod helpers;
 
 mod abuse;
+mod architecture;
 mod bad_input;
 mod code_store;
 mod fake_tencent;

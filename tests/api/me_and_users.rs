@@ -3,7 +3,7 @@ use serde_json::json;
 use smsauth::auth::JwtKeys;
 
 use crate::helpers::{Backend, error_code, spawn_app};
-use crate::on_both_databases;
+use crate::on_each;
 
 const ME: &str = "{ me { id username mobile email createdAt lastLoginAt } }";
 
@@ -174,7 +174,7 @@ async fn fifty_aliased_users_cost_one_select(backend: Backend) {
     );
 }
 
-on_both_databases!(
+on_each!(databases:
     me_needs_a_valid_token,
     owner_only_fields_are_forbidden_to_others,
     fifty_aliased_users_cost_one_select,

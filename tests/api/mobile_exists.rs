@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use crate::helpers::{Backend, error_code, error_extensions, spawn_app};
-use crate::on_both_databases;
+use crate::on_each;
 
 const QUERY: &str = "query($m: String!) { mobileExists(mobile: $m) }";
 
@@ -72,7 +72,7 @@ async fn callers_are_rate_limited_per_ip(backend: Backend) {
     assert!((1..=60).contains(&retry_after), "{retry_after}");
 }
 
-on_both_databases!(
+on_each!(databases:
     every_written_form_finds_the_same_registered_mobile,
     bad_forms_are_bad_user_input,
     numbers_of_any_valid_region_are_accepted,

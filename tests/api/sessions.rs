@@ -4,7 +4,7 @@ use futures::future::join_all;
 use serde_json::{Value, json};
 
 use crate::helpers::{Setup, TestApp, error_code, spawn_setup};
-use crate::on_both_setups;
+use crate::on_each;
 
 const PASSWORD: &str = "correct horse battery";
 const REFRESH: &str = "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken expiresIn tokenType user { id mobile } } }";
@@ -124,7 +124,7 @@ async fn the_database_holds_no_plain_refresh_token(setup: Setup) {
     );
 }
 
-on_both_setups!(
+on_each!(setups:
     refresh_rotates_the_pair,
     reusing_a_retired_token_ends_the_family,
     ten_parallel_refreshes_succeed_once,
@@ -155,4 +155,4 @@ async fn a_session_older_than_the_token_version_cannot_refresh(setup: Setup) {
     );
 }
 
-on_both_setups!(a_session_older_than_the_token_version_cannot_refresh);
+on_each!(setups: a_session_older_than_the_token_version_cannot_refresh);

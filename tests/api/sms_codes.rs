@@ -8,7 +8,7 @@ use serde_json::json;
 use smsauth::sms::Failure;
 
 use crate::helpers::{Setup, error_code, error_extensions, redis_url, spawn_setup};
-use crate::on_both_setups;
+use crate::on_each;
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -243,6 +243,54 @@ async fn test_numbers_get_their_fixed_code_without_an_sms(setup: Setup) {
     assert_eq!(error_code(&again).as_deref(), Some("INVALID_CODE"));
 }
 
+async fn test_numbers_still_count_toward_the_per_ip_limit(setup: Setup) {
+    let app = spawn_setup(setup)
+        .var("SMS_TEST_NUMBERS", "+8613800000000=246810")
+        .var("SMS_SEND_LIMIT_PER_IP", "2/1h")
+        .spawn()
+        .await;
+    for _ in 0..2 {
+        let sent = app.send_code("13800000000", "REGISTER").await;
+        assert_eq!(error_code(&sent), None, "{sent}");
+    }
+    let limited = app.send_code("13800000000", "REGISTER").await;
+    assert_eq!(
+        error_code(&limited).as_deref(),
+        Some("RATE_LIMITED"),
+        "a test number is exempt from per-mobile rules only: {limited}"
+    );
+    // And the client's allowance is used up for real numbers too.
+    let real = app.send_code("13711112222", "REGISTER").await;
+    assert_eq!(error_code(&real).as_deref(), Some("RATE_LIMITED"), "{real}");
+    assert!(app.sms.sent().is_empty());
+}
+
+async fn an_inactive_user_is_sent_no_code(setup: Setup) {
+    let app = spawn_setup(setup).spawn().await;
+    app.create_user("dormant", "13711112222", None, PASSWORD)
+        .await;
+    let backend = app.state.db.get_database_backend();
+    sea_orm::ConnectionTrait::execute_raw(
+        &app.state.db,
+        sea_orm::Statement::from_string(backend, "UPDATE users SET is_active = false"),
+    )
+    .await
+    .unwrap();
+    for purpose in ["LOGIN", "RESET_PASSWORD"] {
+        let sent = app.send_code("13711112222", purpose).await;
+        assert_eq!(
+            error_code(&sent).as_deref(),
+            Some("USER_NOT_FOUND"),
+            "{purpose}: {sent}"
+        );
+    }
+    // The mobile stays taken: it cannot be registered again.
+    let register = app.send_code("13711112222", "REGISTER").await;
+    assert_eq!(error_code(&register).as_deref(), Some("MOBILE_TAKEN"));
+    assert!(app.sms.sent().is_empty(), "nothing was sent");
+    assert_eq!(app.count("SELECT COUNT(*) FROM sms_messages").await, 0);
+}
+
 async fn the_per_mobile_cap_and_per_ip_limit_refuse_with_retry_after(setup: Setup) {
     let app = spawn_setup(setup)
         .var("SMS_RESEND_COOLDOWN_SECS", "0")
@@ -422,7 +470,7 @@ async fn reset_password_ends_every_session(setup: Setup) {
     );
 }
 
-on_both_setups!(
+on_each!(setups:
     a_person_registers_with_a_code_and_the_cooldown_spans_purposes,
     login_code_signs_in_once,
     codes_work_for_their_purpose_only,
@@ -431,6 +479,8 @@ on_both_setups!(
     bad_input_does_not_burn_the_code,
     a_failed_send_leaves_no_valid_code_and_keeps_the_cooldown,
     test_numbers_get_their_fixed_code_without_an_sms,
+    test_numbers_still_count_toward_the_per_ip_limit,
+    an_inactive_user_is_sent_no_code,
     the_per_mobile_cap_and_per_ip_limit_refuse_with_retry_after,
     failed_checks_count_toward_the_verify_limit,
     thirty_parallel_logins_with_one_code_sign_in_once,
@@ -513,4 +563,4 @@ async fn probing_unregistered_mobiles_counts_toward_the_verify_limit(setup: Setu
     );
 }
 
-on_both_setups!(probing_unregistered_mobiles_counts_toward_the_verify_limit);
+on_each!(setups: probing_unregistered_mobiles_counts_toward_the_verify_limit);

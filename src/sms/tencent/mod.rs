@@ -113,7 +113,7 @@ impl TencentSmsProvider {
         }
 
         // Also for callers that build the provider without `Application`.
-        crate::startup::install_tls_crypto_provider();
+        crate::tls::install_crypto_provider();
         let client = reqwest::Client::builder()
             .user_agent(concat!("smsauth/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(config.connect_timeout)
