@@ -99,14 +99,16 @@ impl AppError {
         Self::Internal(cause.into())
     }
 
-    /// Names the argument a `BAD_USER_INPUT` came from, where the transport
-    /// calls the value differently than the domain (`newPassword`).
-    pub fn in_argument(self, argument: &'static str) -> Self {
+    /// Renames the field of a `BAD_USER_INPUT` about `from`, where the
+    /// transport calls a value differently than the domain (`newPassword`).
+    pub fn renaming_field(self, from: &str, to: &'static str) -> Self {
         match self {
-            Self::BadUserInput(invalid) => Self::BadUserInput(InvalidInput {
-                field: argument,
-                ..invalid
-            }),
+            Self::BadUserInput(invalid) if invalid.field == from => {
+                Self::BadUserInput(InvalidInput {
+                    field: to,
+                    ..invalid
+                })
+            }
             other => other,
         }
     }

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use subtle::ConstantTimeEq;
 
 use super::{
-    CodeHash, CodeStore, IssueOutcome, IssueRequest, LimitOutcome, StoreError, VerifyOutcome,
+    CodeHash, CodeStore, IssueOutcome, IssueRequest, LimitOutcome, SpentCode, StoreError,
+    VerifyOutcome,
 };
 use crate::domain::{Mobile, SmsPurpose};
 use crate::rate_limit::{LimitedAction, RateLimit};
@@ -179,8 +180,12 @@ impl CodeStore for MemoryCodeStore {
                 };
             }
             if bool::from(code.hash.as_bytes().ct_eq(code_hash.as_bytes())) {
+                let spent = SpentCode {
+                    attempts_left: code.attempts_left,
+                    ttl_left: code.expires_at.duration_since(now),
+                };
                 state.codes.remove(&key);
-                return VerifyOutcome::Accepted;
+                return VerifyOutcome::Accepted(spent);
             }
             code.attempts_left = code.attempts_left.saturating_sub(1);
             if code.attempts_left == 0 {
@@ -189,6 +194,29 @@ impl CodeStore for MemoryCodeStore {
             }
             VerifyOutcome::Rejected {
                 attempts_left: Some(code.attempts_left),
+            }
+        })
+    }
+
+    async fn restore(
+        &self,
+        mobile: &Mobile,
+        purpose: SmsPurpose,
+        code_hash: &CodeHash,
+        spent: SpentCode,
+    ) -> Result<(), StoreError> {
+        self.with_state(|state, now| {
+            let key = (mobile.as_str().to_owned(), purpose);
+            let newer = state.codes.get(&key).is_some_and(|c| c.expires_at > now);
+            if !newer {
+                state.codes.insert(
+                    key,
+                    StoredCode {
+                        hash: code_hash.clone(),
+                        attempts_left: spent.attempts_left,
+                        expires_at: now + spent.ttl_left,
+                    },
+                );
             }
         })
     }

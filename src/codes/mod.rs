@@ -128,12 +128,20 @@ pub enum IssueOutcome {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum VerifyOutcome {
-    /// The right code: it is now consumed.
-    Accepted,
+    /// The right code: it is now consumed. What it had left is kept, so that
+    /// [`CodeStore::restore`] can put it back if what it authorised fails.
+    Accepted(SpentCode),
     /// Wrong (`attempts_left` known) or no live code at all (`None`).
     Rejected { attempts_left: Option<u32> },
     /// Wrong, and that was the last attempt: the code is destroyed.
     Exhausted,
+}
+
+/// What a consumed code had left when it was accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpentCode {
+    pub attempts_left: u32,
+    pub ttl_left: Duration,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -165,6 +173,17 @@ pub trait CodeStore: Send + Sync {
         purpose: SmsPurpose,
         code_hash: &CodeHash,
     ) -> Result<VerifyOutcome, StoreError>;
+
+    /// Puts a code consumed by [`CodeStore::verify`] back, with the attempts
+    /// and lifetime it had, unless a newer code of that purpose exists by now:
+    /// the operation it authorised failed, and a code is spent only by success.
+    async fn restore(
+        &self,
+        mobile: &Mobile,
+        purpose: SmsPurpose,
+        code_hash: &CodeHash,
+        spent: SpentCode,
+    ) -> Result<(), StoreError>;
 
     /// Counts one event (named `event`, unique) for `subject` under `limit`,
     /// unless that would exceed it: check and count are one atomic step.

@@ -15,8 +15,8 @@ use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{
-    CodeHash, CodeStore, IssueOutcome, IssueRequest, LimitOutcome, StoreError, VerifyOutcome,
-    millis,
+    CodeHash, CodeStore, IssueOutcome, IssueRequest, LimitOutcome, SpentCode, StoreError,
+    VerifyOutcome, millis,
 };
 use crate::domain::{Mobile, SmsPurpose};
 use crate::rate_limit::{LimitedAction, RateLimit};
@@ -71,21 +71,32 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 0
 "#;
 
-/// KEYS: code. ARGV: hash. Returns {status, attempts_left}: 0 missing,
-/// 1 accepted, 2 exhausted, 3 wrong.
+/// KEYS: code. ARGV: hash. Returns {status, attempts_left, ttl_ms}:
+/// 0 missing, 1 accepted (what it had left), 2 exhausted, 3 wrong.
 const VERIFY: &str = r#"
 local stored = redis.call('HGET', KEYS[1], 'h')
-if not stored then return {0, 0} end
+if not stored then return {0, 0, 0} end
 if ct_eq(stored, ARGV[1]) then
+  local left = tonumber(redis.call('HGET', KEYS[1], 'a'))
+  local ttl = redis.call('PTTL', KEYS[1])
   redis.call('DEL', KEYS[1])
-  return {1, 0}
+  return {1, left, ttl}
 end
 local left = redis.call('HINCRBY', KEYS[1], 'a', -1)
 if left <= 0 then
   redis.call('DEL', KEYS[1])
-  return {2, 0}
+  return {2, 0, 0}
 end
-return {3, left}
+return {3, left, 0}
+"#;
+
+/// KEYS: code. ARGV: hash, attempts, ttl_ms. Puts a consumed code back
+/// unless a newer one exists.
+const RESTORE: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'h', ARGV[1], 'a', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
 "#;
 
 /// KEYS: code. ARGV: hash. Deletes the code only if it is still this one.
@@ -110,6 +121,7 @@ pub struct RedisCodeStore {
     prefix: String,
     issue: Script,
     verify: Script,
+    restore: Script,
     withdraw: Script,
     limit: Script,
     forget: Script,
@@ -132,6 +144,7 @@ impl RedisCodeStore {
             prefix: prefix.to_owned(),
             issue: script(ISSUE),
             verify: script(VERIFY),
+            restore: Script::new(RESTORE),
             withdraw: script(WITHDRAW),
             limit: script(LIMIT),
             forget: Script::new(FORGET),
@@ -245,9 +258,12 @@ impl CodeStore for RedisCodeStore {
         invocation
             .key(self.code_key(mobile, purpose))
             .arg(code_hash.to_hex());
-        let (status, left): (i64, i64) = self.run(invocation).await?;
+        let (status, left, ttl_ms): (i64, i64, i64) = self.run(invocation).await?;
         Ok(match status {
-            1 => VerifyOutcome::Accepted,
+            1 => VerifyOutcome::Accepted(SpentCode {
+                attempts_left: u32::try_from(left).unwrap_or(1),
+                ttl_left: Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(1).max(1)),
+            }),
             2 => VerifyOutcome::Exhausted,
             3 => VerifyOutcome::Rejected {
                 attempts_left: u32::try_from(left).ok(),
@@ -256,6 +272,23 @@ impl CodeStore for RedisCodeStore {
                 attempts_left: None,
             },
         })
+    }
+
+    async fn restore(
+        &self,
+        mobile: &Mobile,
+        purpose: SmsPurpose,
+        code_hash: &CodeHash,
+        spent: SpentCode,
+    ) -> Result<(), StoreError> {
+        let mut invocation = self.restore.prepare_invoke();
+        invocation
+            .key(self.code_key(mobile, purpose))
+            .arg(code_hash.to_hex())
+            .arg(spent.attempts_left)
+            .arg(millis(spent.ttl_left));
+        let _: i64 = self.run(invocation).await?;
+        Ok(())
     }
 
     async fn hit(

@@ -7,8 +7,8 @@ use chrono::Utc;
 use super::context::{app_state, request_meta};
 use super::types::{AuthPayload, SmsCodeTicket, SmsPurpose};
 use crate::domain::{Account, InvalidInput, Mobile, Password, SmsCode, Username};
-use crate::error::AppError;
-use crate::service::{accounts, sessions, sms_codes};
+use crate::service::accounts::{self, SmsLogin, SmsPasswordReset, SmsRegistration};
+use crate::service::{sessions, sms_codes};
 
 pub struct Mutation;
 
@@ -65,20 +65,21 @@ impl Mutation {
         username: Option<String>,
     ) -> Result<AuthPayload> {
         let state = app_state(ctx)?;
-        let mobile = Mobile::parse(&mobile, state.config.sms.default_region)?;
-        let code = SmsCode::parse(&code, state.config.sms.code_length)?;
-        let username = username.as_deref().map(Username::parse).transpose()?;
-        let password = Password::parse(&password, &mobile, username.as_ref())?;
-        let signed_in = accounts::register_with_sms(
-            state,
-            request_meta(ctx)?,
-            mobile,
-            code,
-            password,
-            username,
-            Utc::now(),
-        )
-        .await?;
+        let sms = &state.config.sms;
+        let input = (|| {
+            let mobile = Mobile::parse(&mobile, sms.default_region)?;
+            let code = SmsCode::parse(&code, sms.code_length)?;
+            let username = username.as_deref().map(Username::parse).transpose()?;
+            let password = Password::parse(&password, &mobile, username.as_ref())?;
+            Ok(SmsRegistration {
+                mobile,
+                code,
+                password,
+                username,
+            })
+        })();
+        let signed_in =
+            accounts::register_with_sms(state, request_meta(ctx)?, input, Utc::now()).await?;
         Ok(signed_in.into())
     }
 
@@ -90,10 +91,15 @@ impl Mutation {
         code: String,
     ) -> Result<AuthPayload> {
         let state = app_state(ctx)?;
-        let mobile = Mobile::parse(&mobile, state.config.sms.default_region)?;
-        let code = SmsCode::parse(&code, state.config.sms.code_length)?;
+        let sms = &state.config.sms;
+        let input = Mobile::parse(&mobile, sms.default_region).and_then(|mobile| {
+            Ok(SmsLogin {
+                code: SmsCode::parse(&code, sms.code_length)?,
+                mobile,
+            })
+        });
         let signed_in =
-            accounts::login_with_sms(state, request_meta(ctx)?, mobile, code, Utc::now()).await?;
+            accounts::login_with_sms(state, request_meta(ctx)?, input, Utc::now()).await?;
         Ok(signed_in.into())
     }
 
@@ -122,22 +128,18 @@ impl Mutation {
         new_password: String,
     ) -> Result<bool> {
         let state = app_state(ctx)?;
-        let mobile = Mobile::parse(&mobile, state.config.sms.default_region)?;
-        let code = SmsCode::parse(&code, state.config.sms.code_length)?;
-        let new_password_arg = |error: AppError| error.in_argument("newPassword");
-        // Refuse a bad password before anything is looked up.
-        Password::check_length(&new_password)
-            .map_err(|invalid| new_password_arg(invalid.into()))?;
-        accounts::reset_password_with_sms(
-            state,
-            request_meta(ctx)?,
-            mobile,
-            code,
-            &new_password,
-            Utc::now(),
-        )
-        .await
-        .map_err(new_password_arg)?;
+        let sms = &state.config.sms;
+        let input = Mobile::parse(&mobile, sms.default_region).and_then(|mobile| {
+            Ok(SmsPasswordReset {
+                code: SmsCode::parse(&code, sms.code_length)?,
+                mobile,
+                new_password: new_password.into(),
+            })
+        });
+        accounts::reset_password_with_sms(state, request_meta(ctx)?, input, Utc::now())
+            .await
+            // The domain's `password` is this operation's `newPassword`.
+            .map_err(|error| error.renaming_field("password", "newPassword"))?;
         Ok(true)
     }
 

@@ -3,13 +3,16 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::TransactionTrait;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::sessions::{self, SignInMethod, SignedIn};
-use super::sms_codes::{consume_code, under_verify_limit};
+use super::sms_codes::{spend_code_on, under_verify_limit};
 use super::throttle;
 use crate::db;
 use crate::db::users::{NewUser, UserRow};
-use crate::domain::{Account, Mobile, Password, SmsCode, SmsPurpose, UserId, Username};
+use crate::domain::{
+    Account, InvalidInput, Mobile, Password, SmsCode, SmsPurpose, UserId, Username,
+};
 use crate::error::{AppError, AppResult};
 use crate::rate_limit::{LimitedAction, RateLimit};
 use crate::state::{AppState, RequestMeta};
@@ -50,7 +53,7 @@ pub async fn login_with_password(
         Account::Email(email) => db::users::find_by_email(&state.db, email).await?,
         Account::Unknown => None,
     };
-    let throttle = LoginThrottle::new(state, meta, &account, user.as_ref());
+    let throttle = LoginThrottle::new(state, meta, &account);
     let attempt = throttle::reserve(state, &throttle.limits()).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let matches = state.passwords.verify(password, stored).await?;
@@ -72,12 +75,27 @@ pub async fn login_with_password(
 ///   is stopped without touching the owner, who signs in from elsewhere;
 /// - per account from all IPs together: ten times that count, which caps
 ///   guessing spread over many addresses. Only a stranger who fails that often
-///   within the window blocks password login for the rest of it, and SMS login
-///   stays open to the owner throughout.
+///   within the window blocks password login for the rest of it.
+///
+/// "Account" is the account as written, normalised (a mobile in E.164, a
+/// username or email without regard to case), never the user it resolves
+/// to: otherwise guessing by username would make the throttle answer for the
+/// same user's mobile, telling a stranger that the two belong together.
 struct LoginThrottle<'a> {
     state: &'a AppState,
     ip: String,
     account: String,
+}
+
+/// The subject an account's login throttles are counted under: one per way
+/// of writing it that names a different column (see `LoginThrottle`).
+pub fn login_throttle_subject(account: &Account) -> String {
+    match account {
+        Account::Username(name) => format!("username:{}", name.as_str().to_lowercase()),
+        Account::Mobile(mobile) => format!("mobile:{}", mobile.as_str()),
+        Account::Email(email) => format!("email:{}", email.as_str().to_lowercase()),
+        Account::Unknown => "unknown".to_owned(),
+    }
 }
 
 /// How many per-account failures, from all IPs together, are tolerated
@@ -85,24 +103,11 @@ struct LoginThrottle<'a> {
 const ACCOUNT_WIDE_FACTOR: u32 = 10;
 
 impl<'a> LoginThrottle<'a> {
-    fn new(
-        state: &'a AppState,
-        meta: &RequestMeta,
-        account: &Account,
-        user: Option<&UserRow>,
-    ) -> Self {
-        // Every written form of one account is one account: key by user id when known.
-        let account = match (user, account) {
-            (Some(user), _) => user.id.to_string(),
-            (None, Account::Username(name)) => name.as_str().to_lowercase(),
-            (None, Account::Mobile(mobile)) => mobile.as_str().to_owned(),
-            (None, Account::Email(email)) => email.as_str().to_lowercase(),
-            (None, Account::Unknown) => "unknown".to_owned(),
-        };
+    fn new(state: &'a AppState, meta: &RequestMeta, account: &Account) -> Self {
         Self {
             state,
             ip: meta.client_ip.to_string(),
-            account,
+            account: login_throttle_subject(account),
         }
     }
 
@@ -133,62 +138,82 @@ impl<'a> LoginThrottle<'a> {
     }
 }
 
-/// `register_with_sms` under the client's verify limit (see `under_verify_limit`).
-pub async fn register_with_sms(
-    state: &AppState,
-    meta: &RequestMeta,
-    mobile: Mobile,
-    code: SmsCode,
-    password: Password,
-    username: Option<Username>,
-    now: DateTime<Utc>,
-) -> AppResult<SignedIn> {
-    under_verify_limit(
-        state,
-        meta,
-        register_with_sms_unlimited(state, meta, mobile, code, password, username, now),
-    )
-    .await
+/// What `registerWithSms` carries, parsed.
+pub struct SmsRegistration {
+    pub mobile: Mobile,
+    pub code: SmsCode,
+    pub password: Password,
+    pub username: Option<Username>,
 }
 
 /// `registerWithSms`. Every input is checked before the code is consumed, so
-/// a typo does not burn the code. The unique indexes settle any race.
-#[tracing::instrument(name = "register with sms", skip_all, fields(mobile = %mobile.masked()))]
-async fn register_with_sms_unlimited(
+/// a typo does not burn the code, and a failure after it (a uniqueness race,
+/// a database error) puts the code back. The unique indexes settle any race.
+///
+/// The input comes as the transport parsed it, refusal included: like every
+/// answer but success, a refused input counts toward the client's verify
+/// limit (see `under_verify_limit`).
+#[tracing::instrument(name = "register with sms", skip_all, fields(mobile = tracing::field::Empty))]
+pub async fn register_with_sms(
     state: &AppState,
     meta: &RequestMeta,
-    mobile: Mobile,
-    code: SmsCode,
-    password: Password,
-    username: Option<Username>,
+    input: Result<SmsRegistration, InvalidInput>,
     now: DateTime<Utc>,
 ) -> AppResult<SignedIn> {
-    if db::users::mobile_exists(&state.db, &mobile).await? {
-        return Err(AppError::MobileTaken);
-    }
-    if let Some(name) = &username
-        && db::users::username_exists(&state.db, name).await?
-    {
-        return Err(AppError::UsernameTaken);
-    }
-    // Hash before consuming the code: a busy hasher must not burn it.
-    let password_hash = state.passwords.hash(password.expose()).await?;
-    consume_code(state, &mobile, SmsPurpose::Register, &code).await?;
+    under_verify_limit(state, meta, async {
+        let SmsRegistration {
+            mobile,
+            code,
+            password,
+            username,
+        } = input?;
+        record_mobile(&mobile);
+        if db::users::mobile_exists(&state.db, &mobile).await? {
+            return Err(AppError::MobileTaken);
+        }
+        if let Some(name) = &username
+            && db::users::username_exists(&state.db, name).await?
+        {
+            return Err(AppError::UsernameTaken);
+        }
+        // Hash before consuming the code: a busy hasher must not burn it.
+        let password_hash = state.passwords.hash(password.expose()).await?;
+        spend_code_on(state, &mobile, SmsPurpose::Register, &code, async {
+            let user = insert_user(state, &mobile, username.as_ref(), password_hash, now).await?;
+            tracing::info!(user = %user.id, "user registered");
+            sessions::sign_in(state, meta, user, SignInMethod::Register, now).await
+        })
+        .await
+    })
+    .await
+}
 
-    // A chosen username that is taken is the user's to change; a derived one
-    // that collides is ours to vary.
+/// Names the (masked) mobile in the current span, once it is known to be one.
+fn record_mobile(mobile: &Mobile) {
+    tracing::Span::current().record("mobile", tracing::field::display(mobile.masked()));
+}
+
+/// Inserts a new, signed-in user. A chosen username that is taken is the
+/// user's to change; a derived one that collides is ours to vary.
+async fn insert_user(
+    state: &AppState,
+    mobile: &Mobile,
+    username: Option<&Username>,
+    password_hash: String,
+    now: DateTime<Utc>,
+) -> AppResult<UserRow> {
     let mut attempt = 0;
-    let user = loop {
-        let name = match &username {
+    loop {
+        let name = match username {
             Some(name) => name.clone(),
-            None => default_username(state, &mobile, attempt)?,
+            None => default_username(state, mobile, attempt)?,
         };
         let inserted = db::users::insert(
             &state.db,
             NewUser {
                 id: UserId::new(),
                 username: &name,
-                mobile: &mobile,
+                mobile,
                 email: None,
                 password_hash: password_hash.clone(),
                 now,
@@ -198,11 +223,9 @@ async fn register_with_sms_unlimited(
         .await;
         match inserted {
             Err(AppError::UsernameTaken) if username.is_none() && attempt < 5 => attempt += 1,
-            other => break other?,
+            other => return other,
         }
-    };
-    tracing::info!(user = %user.id, "user registered");
-    sessions::sign_in(state, meta, user, SignInMethod::Register, now).await
+    }
 }
 
 /// A default username derived from the mobile without revealing it: `u` and
@@ -220,77 +243,79 @@ fn default_username(state: &AppState, mobile: &Mobile, attempt: u32) -> AppResul
     Ok(Username::parse(&format!("u{tail}"))?)
 }
 
-/// `login_with_sms` under the client's verify limit (see `under_verify_limit`).
+/// What `loginWithSms` carries, parsed.
+pub struct SmsLogin {
+    pub mobile: Mobile,
+    pub code: SmsCode,
+}
+
+/// `loginWithSms` (input and verify limit as for `register_with_sms`).
+#[tracing::instrument(name = "login with sms", skip_all, fields(mobile = tracing::field::Empty))]
 pub async fn login_with_sms(
     state: &AppState,
     meta: &RequestMeta,
-    mobile: Mobile,
-    code: SmsCode,
+    input: Result<SmsLogin, InvalidInput>,
     now: DateTime<Utc>,
 ) -> AppResult<SignedIn> {
-    under_verify_limit(
-        state,
-        meta,
-        login_with_sms_unlimited(state, meta, mobile, code, now),
-    )
+    under_verify_limit(state, meta, async {
+        let SmsLogin { mobile, code } = input?;
+        record_mobile(&mobile);
+        let user = registered_user(state, &mobile).await?;
+        spend_code_on(state, &mobile, SmsPurpose::Login, &code, async {
+            sessions::sign_in(state, meta, user, SignInMethod::Sms, now).await
+        })
+        .await
+    })
     .await
 }
 
-/// `loginWithSms`.
-#[tracing::instrument(name = "login with sms", skip_all, fields(mobile = %mobile.masked()))]
-async fn login_with_sms_unlimited(
-    state: &AppState,
-    meta: &RequestMeta,
-    mobile: Mobile,
-    code: SmsCode,
-    now: DateTime<Utc>,
-) -> AppResult<SignedIn> {
-    let user = registered_user(state, &mobile).await?;
-    consume_code(state, &mobile, SmsPurpose::Login, &code).await?;
-    sessions::sign_in(state, meta, user, SignInMethod::Sms, now).await
+/// What `resetPasswordWithSms` carries, parsed. The new password is checked
+/// here, against the user's mobile and username.
+pub struct SmsPasswordReset {
+    pub mobile: Mobile,
+    pub code: SmsCode,
+    pub new_password: SecretString,
 }
 
-/// `reset_password_with_sms` under the client's verify limit (see `under_verify_limit`).
+/// `resetPasswordWithSms`: sets the password and ends every session (input
+/// and verify limit as for `register_with_sms`).
+#[tracing::instrument(name = "reset password", skip_all, fields(mobile = tracing::field::Empty))]
 pub async fn reset_password_with_sms(
     state: &AppState,
     meta: &RequestMeta,
-    mobile: Mobile,
-    code: SmsCode,
-    new_password: &str,
+    input: Result<SmsPasswordReset, InvalidInput>,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    under_verify_limit(
-        state,
-        meta,
-        reset_password_with_sms_unlimited(state, mobile, code, new_password, now),
-    )
+    under_verify_limit(state, meta, async {
+        let SmsPasswordReset {
+            mobile,
+            code,
+            new_password,
+        } = input?;
+        record_mobile(&mobile);
+        // The length first: it needs no lookup.
+        Password::check_length(new_password.expose_secret())?;
+        let user = registered_user(state, &mobile).await?;
+        let username = Username::parse(&user.username).ok();
+        let password = Password::parse(new_password.expose_secret(), &mobile, username.as_ref())?;
+        // Hash before consuming the code: a busy hasher must not burn it.
+        let password_hash = state.passwords.hash(password.expose()).await?;
+        let id = UserId::from(user.id);
+        spend_code_on(state, &mobile, SmsPurpose::ResetPassword, &code, async {
+            // One transaction: the new password and the end of every session
+            // stand or fall together. The token-version bump also stops
+            // sign-ins racing it.
+            let txn = state.db.begin().await?;
+            db::users::set_password(&txn, id, password_hash, now).await?;
+            db::refresh_tokens::revoke_all_for_user(&txn, id, now).await?;
+            txn.commit().await?;
+            Ok(())
+        })
+        .await?;
+        tracing::info!(user = %user.id, "password reset; every session ended");
+        Ok(())
+    })
     .await
-}
-
-/// `resetPasswordWithSms`: sets the password and ends every session.
-#[tracing::instrument(name = "reset password", skip_all, fields(mobile = %mobile.masked()))]
-async fn reset_password_with_sms_unlimited(
-    state: &AppState,
-    mobile: Mobile,
-    code: SmsCode,
-    new_password: &str,
-    now: DateTime<Utc>,
-) -> AppResult<()> {
-    let user = registered_user(state, &mobile).await?;
-    let username = Username::parse(&user.username).ok();
-    let password = Password::parse(new_password, &mobile, username.as_ref())?;
-    // Hash before consuming the code: a busy hasher must not burn it.
-    let password_hash = state.passwords.hash(password.expose()).await?;
-    consume_code(state, &mobile, SmsPurpose::ResetPassword, &code).await?;
-    let id = UserId::from(user.id);
-    // One transaction: the new password and the end of every session stand or
-    // fall together. The token-version bump also stops sign-ins racing it.
-    let txn = state.db.begin().await?;
-    db::users::set_password(&txn, id, password_hash, now).await?;
-    db::refresh_tokens::revoke_all_for_user(&txn, id, now).await?;
-    txn.commit().await?;
-    tracing::info!(user = %user.id, "password reset; every session ended");
-    Ok(())
 }
 
 async fn registered_user(state: &AppState, mobile: &Mobile) -> AppResult<UserRow> {

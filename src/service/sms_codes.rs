@@ -182,32 +182,48 @@ fn delivery_error(error: SmsError) -> AppError {
     }
 }
 
-/// Checks a code and consumes it when right. Call it inside
-/// [`under_verify_limit`].
-pub async fn consume_code(
+/// Runs `work`, authorised by `code`: the code is checked and consumed
+/// first (atomically: of concurrent requests with one right code, one gets
+/// here), and put back with its attempts unchanged when `work` fails, so a
+/// code is spent only by success. Call it inside [`under_verify_limit`].
+pub async fn spend_code_on<T>(
     state: &AppState,
     mobile: &Mobile,
     purpose: SmsPurpose,
     code: &SmsCode,
-) -> AppResult<()> {
+    work: impl Future<Output = AppResult<T>>,
+) -> AppResult<T> {
     let code_hash = state.code_hasher.hash(mobile, purpose, code);
     let outcome = state
         .codes
         .verify(mobile, purpose, &code_hash)
         .await
         .map_err(store_unavailable)?;
-    match outcome {
-        VerifyOutcome::Accepted => Ok(()),
-        VerifyOutcome::Rejected { attempts_left } => Err(AppError::InvalidCode { attempts_left }),
-        VerifyOutcome::Exhausted => Err(AppError::TooManyAttempts),
+    let spent = match outcome {
+        VerifyOutcome::Accepted(spent) => spent,
+        VerifyOutcome::Rejected { attempts_left } => {
+            return Err(AppError::InvalidCode { attempts_left });
+        }
+        VerifyOutcome::Exhausted => return Err(AppError::TooManyAttempts),
+    };
+    let result = work.await;
+    if result.is_err()
+        && let Err(e) = state
+            .codes
+            .restore(mobile, purpose, &code_hash, spent)
+            .await
+    {
+        // The code is lost: the user asks for a new one. Never worse than that.
+        tracing::error!(error = %e, "could not put back the code of a failed operation");
     }
+    result
 }
 
 /// Runs an operation that checks a code (SMS sign-in, registration, reset)
 /// under the client's `SMS_VERIFY_LIMIT_PER_IP`: refused once the client is
-/// over it, and counted whenever it fails in a way that tells something about
-/// the code or the mobile (wrong, expired, used or never-sent code; unknown or
-/// taken mobile), so neither codes nor registrations can be probed freely.
+/// over it, and counted unless it succeeds. Every other answer tells
+/// something (wrong code, unknown or taken mobile, taken username, a password
+/// equal to the username), so none of them may be probed for free.
 pub async fn under_verify_limit<T>(
     state: &AppState,
     meta: &RequestMeta,
@@ -224,14 +240,7 @@ pub async fn under_verify_limit<T>(
     )
     .await?;
     let result = operation.await;
-    let probing = matches!(
-        &result,
-        Err(AppError::InvalidCode { .. }
-            | AppError::TooManyAttempts
-            | AppError::UserNotFound
-            | AppError::MobileTaken)
-    );
-    if !probing {
+    if result.is_ok() {
         attempt.release().await;
     }
     result

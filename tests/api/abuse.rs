@@ -21,16 +21,19 @@ async fn password_guessing_is_throttled_per_account(setup: Setup) {
     )
     .await;
 
-    // Three wrong guesses, through different written forms of one account.
-    for account in ["alice", "+8613711112222", "A@example.com"] {
+    // Three wrong guesses by mobile, written three ways: one account as written.
+    for account in ["13711112222", "+8613711112222", "+86 137-1111-2222"] {
         let answer = app
             .graphql(LOGIN, json!({ "a": account, "p": "guess" }))
             .await;
         assert_eq!(error_code(&answer).as_deref(), Some("INVALID_CREDENTIALS"));
     }
-    // Now even the right password is refused from this client, with a retry time.
+    // Now even the right password is refused by mobile from this client, with a retry time.
     let answer = app
-        .graphql(LOGIN, json!({ "a": "alice", "p": "correct horse battery" }))
+        .graphql(
+            LOGIN,
+            json!({ "a": "137 1111 2222", "p": "correct horse battery" }),
+        )
         .await;
     assert_eq!(
         error_code(&answer).as_deref(),
@@ -39,6 +42,27 @@ async fn password_guessing_is_throttled_per_account(setup: Setup) {
     );
     let retry_after = error_extensions(&answer)["retryAfter"].as_u64().unwrap();
     assert!((800..=900).contains(&retry_after), "{retry_after}");
+
+    // The throttle tells nothing about which username or email belongs to that
+    // mobile: those spellings answer as before, until they are guessed themselves.
+    for account in ["alice", "A@example.com"] {
+        let answer = app
+            .graphql(LOGIN, json!({ "a": account, "p": "correct horse battery" }))
+            .await;
+        assert_eq!(error_code(&answer), None, "{account}: {answer}");
+    }
+    for _ in 0..3 {
+        app.graphql(LOGIN, json!({ "a": "ALICE", "p": "guess" }))
+            .await;
+    }
+    let answer = app
+        .graphql(LOGIN, json!({ "a": "alice", "p": "correct horse battery" }))
+        .await;
+    assert_eq!(
+        error_code(&answer).as_deref(),
+        Some("RATE_LIMITED"),
+        "{answer}"
+    );
 }
 
 async fn password_spraying_is_throttled_per_ip(setup: Setup) {

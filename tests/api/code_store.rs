@@ -67,10 +67,10 @@ async fn a_code_is_valid_once(kind: Store) {
             .unwrap(),
         IssueOutcome::Issued
     );
-    assert_eq!(
+    assert!(matches!(
         store.verify(&m, SmsPurpose::Login, &right).await.unwrap(),
-        VerifyOutcome::Accepted
-    );
+        VerifyOutcome::Accepted(_)
+    ));
     assert_eq!(
         store.verify(&m, SmsPurpose::Login, &right).await.unwrap(),
         VerifyOutcome::Rejected {
@@ -114,10 +114,10 @@ async fn a_new_code_replaces_the_old(kind: Store) {
         store.verify(&m, SmsPurpose::Login, &old).await.unwrap(),
         VerifyOutcome::Rejected { .. }
     ));
-    assert_eq!(
+    assert!(matches!(
         store.verify(&m, SmsPurpose::Login, &new).await.unwrap(),
-        VerifyOutcome::Accepted
-    );
+        VerifyOutcome::Accepted(_)
+    ));
 }
 
 async fn wrong_tries_exhaust_the_code(kind: Store) {
@@ -166,6 +166,56 @@ async fn wrong_tries_exhaust_the_code(kind: Store) {
     );
 }
 
+async fn a_restored_code_keeps_its_attempts_and_yields_to_a_newer_one(kind: Store) {
+    let store = store(kind);
+    let m = mobile();
+    let right = hash_of(&m, SmsPurpose::Login, "123456");
+    let wrong = hash_of(&m, SmsPurpose::Login, "654321");
+    store
+        .issue(request(&m, SmsPurpose::Login, &right))
+        .await
+        .unwrap();
+    store.verify(&m, SmsPurpose::Login, &wrong).await.unwrap();
+    let VerifyOutcome::Accepted(spent) = store.verify(&m, SmsPurpose::Login, &right).await.unwrap()
+    else {
+        panic!("the right code is accepted");
+    };
+    assert_eq!(spent.attempts_left, 2, "one wrong try was used");
+    assert!(spent.ttl_left <= Duration::from_secs(60) && spent.ttl_left > Duration::from_secs(50));
+
+    // What the code authorised failed: it is put back as it was.
+    store
+        .restore(&m, SmsPurpose::Login, &right, spent)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.verify(&m, SmsPurpose::Login, &wrong).await.unwrap(),
+        VerifyOutcome::Rejected {
+            attempts_left: Some(1)
+        },
+        "the attempts are those it had"
+    );
+    let VerifyOutcome::Accepted(spent) = store.verify(&m, SmsPurpose::Login, &right).await.unwrap()
+    else {
+        panic!("the restored code works");
+    };
+
+    // A newer code issued meanwhile is never overwritten by a restore.
+    let newer = hash_of(&m, SmsPurpose::Login, "111111");
+    store
+        .issue(request(&m, SmsPurpose::Login, &newer))
+        .await
+        .unwrap();
+    store
+        .restore(&m, SmsPurpose::Login, &right, spent)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.verify(&m, SmsPurpose::Login, &newer).await.unwrap(),
+        VerifyOutcome::Accepted(_)
+    ));
+}
+
 async fn purposes_are_isolated(kind: Store) {
     let store = store(kind);
     let m = mobile();
@@ -185,10 +235,10 @@ async fn purposes_are_isolated(kind: Store) {
             attempts_left: None
         }
     ));
-    assert_eq!(
+    assert!(matches!(
         store.verify(&m, SmsPurpose::Login, &login).await.unwrap(),
-        VerifyOutcome::Accepted
-    );
+        VerifyOutcome::Accepted(_)
+    ));
 }
 
 async fn the_cooldown_refuses_with_the_time_left(kind: Store) {
@@ -318,10 +368,10 @@ async fn withdraw_removes_only_its_own_code(kind: Store) {
         .await
         .unwrap();
     store.withdraw(&m, SmsPurpose::Login, &first).await.unwrap();
-    assert_eq!(
+    assert!(matches!(
         store.verify(&m, SmsPurpose::Login, &second).await.unwrap(),
-        VerifyOutcome::Accepted
-    );
+        VerifyOutcome::Accepted(_)
+    ));
     store
         .issue(request(&m, SmsPurpose::Login, &first))
         .await
@@ -351,7 +401,7 @@ async fn concurrent_checks_of_one_code_accept_once(kind: Store) {
         .collect();
     let mut accepted = 0;
     for handle in handles {
-        if handle.await.unwrap() == VerifyOutcome::Accepted {
+        if matches!(handle.await.unwrap(), VerifyOutcome::Accepted(_)) {
             accepted += 1;
         }
     }

@@ -9,6 +9,7 @@ mod helpers;
 mod abuse;
 mod architecture;
 mod bad_input;
+mod code_spending;
 mod code_store;
 mod fake_tencent;
 mod faults;
