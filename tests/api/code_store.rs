@@ -465,6 +465,7 @@ async fn a_forgotten_event_no_longer_counts(kind: Store) {
 }
 
 on_each!(stores:
+    a_restored_code_keeps_its_attempts_and_yields_to_a_newer_one,
     a_forgotten_event_no_longer_counts,
     a_code_is_valid_once,
     codes_expire,
