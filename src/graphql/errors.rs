@@ -69,6 +69,30 @@ impl RequestError {
         error
     }
 
+    /// A parse error of async-graphql's parser as the client sees it: its
+    /// multi-line picture of the document becomes one line.
+    pub fn parse_failed(mut error: ServerError) -> ServerError {
+        let reason = error
+            .message
+            .lines()
+            .map(str::trim)
+            .find_map(|line| line.strip_prefix("= "))
+            .map(str::to_owned);
+        if let Some(reason) = reason {
+            error.message = match error.locations.first() {
+                Some(at) => format!("Syntax error at {}:{}: {reason}", at.line, at.column),
+                None => format!("Syntax error: {reason}"),
+            };
+        } else if error.message.contains('\n') {
+            error.message = error
+                .message
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+        }
+        Self::ParseFailed.tag(error)
+    }
+
     /// The request-level error this response error is, if it is one.
     pub fn of(error: &ServerError) -> Option<Self> {
         error.source::<Self>().copied()

@@ -3,10 +3,12 @@
 //! (`http`) only adds per-request data and runs it.
 
 mod context;
+mod document_rules;
 mod errors;
 mod guards;
 mod loaders;
 mod mutation;
+mod null_propagation;
 mod query;
 mod query_cost;
 mod request_policy;

@@ -1,18 +1,21 @@
 //! The request policy, applied to every document before it runs: the depth
-//! and complexity limits, GET is read-only (a document carrying a mutation is
-//! refused, also when it arrives as an automatic persisted query), and
-//! request-level errors get the contract's codes (Apollo's names).
+//! and complexity limits, the rules of `document_rules`, GET is read-only (a document carrying a mutation is
+//! refused, also when it arrives as an automatic persisted query),
+//! request-level errors get the contract's codes (Apollo's names), and field
+//! errors null their parents as the specification says (`null_propagation`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
     NextValidation,
 };
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
-use async_graphql::{Request, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{Request, Response, ServerError, ServerResult, ValidationResult, Variables};
 
 use super::context::GetRequest;
+use super::document_rules;
+use super::null_propagation::propagate_nulls;
 use super::query_cost::QueryLimits;
 use crate::error::RequestError;
 
@@ -24,12 +27,16 @@ impl ExtensionFactory for RequestPolicy {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(RequestPolicyExtension {
             limits: self.limits,
+            document: Mutex::new(None),
         })
     }
 }
 
+/// One per request.
 struct RequestPolicyExtension {
     limits: QueryLimits,
+    /// The document being executed, kept for shaping its response.
+    document: Mutex<Option<ExecutableDocument>>,
 }
 
 fn has_mutation(document: &ExecutableDocument) -> bool {
@@ -66,11 +73,15 @@ impl Extension for RequestPolicyExtension {
         // persisted-query cache), before async-graphql's own checks: those
         // expand fragment spreads without bound, ours stops early.
         let limits = self.limits;
-        let document = request
-            .parsed_query()
-            .map_err(|error| RequestError::ParseFailed.tag(error))?;
+        let document = request.parsed_query().map_err(RequestError::parse_failed)?;
         if let Err(message) = limits.check(document) {
             return Err(RequestError::ValidationFailed.error(message));
+        }
+        if let Err(message) = document_rules::check(document, &ctx.schema_env.registry) {
+            return Err(RequestError::ValidationFailed.error(message));
+        }
+        if let Ok(mut kept) = self.document.lock() {
+            *kept = Some(document.clone());
         }
         Ok(request)
     }
@@ -85,13 +96,34 @@ impl Extension for RequestPolicyExtension {
         let document = next
             .run(ctx, query, variables)
             .await
-            .map_err(|error| RequestError::ParseFailed.tag(error))?;
+            .map_err(RequestError::parse_failed)?;
         if ctx.data_opt::<GetRequest>().is_some() && has_mutation(&document) {
             return Err(
                 RequestError::MutationOverGet.error("mutations are not allowed over GET: use POST")
             );
         }
         Ok(document)
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        if !response.errors.is_empty()
+            && let Ok(kept) = self.document.lock()
+            && let Some(document) = kept.as_ref()
+        {
+            propagate_nulls(
+                &mut response,
+                document,
+                operation_name,
+                &ctx.schema_env.registry,
+            );
+        }
+        response
     }
 
     async fn validation(

@@ -210,22 +210,19 @@ fn wants_graphql_response_json(headers: &HeaderMap) -> bool {
 
 /// Field errors always come with 200. A request that could not run at all
 /// gets 400 only for clients that accept `application/graphql-response+json`
-/// (GraphQL over HTTP); `application/json` clients get 200, as they expect.
+/// (GraphQL over HTTP), and no `data` key; `application/json` clients get
+/// 200 and `"data": null`, as they expect.
 fn respond(headers: &HeaderMap, mut batch: BatchResponse) -> axum::response::Response {
     let modern = wants_graphql_response_json(headers);
-    let status = match &mut batch {
-        BatchResponse::Single(response) => {
-            ensure_codes(response);
-            if modern && is_request_error(response) {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::OK
-            }
+    match &mut batch {
+        BatchResponse::Single(response) => ensure_codes(response),
+        BatchResponse::Batch(responses) => responses.iter_mut().for_each(ensure_codes),
+    }
+    let status = match &batch {
+        BatchResponse::Single(response) if modern && is_request_error(response) => {
+            StatusCode::BAD_REQUEST
         }
-        BatchResponse::Batch(responses) => {
-            responses.iter_mut().for_each(ensure_codes);
-            StatusCode::OK
-        }
+        _ => StatusCode::OK,
     };
     json_response(modern, status, &batch)
 }
@@ -239,6 +236,18 @@ fn bad_request(headers: &HeaderMap, status: StatusCode, message: &str) -> axum::
     )
 }
 
+/// One response as JSON; without `data` for a request error to a modern client.
+fn response_json(modern: bool, response: &Response) -> serde_json::Result<serde_json::Value> {
+    let mut json = serde_json::to_value(response)?;
+    if modern
+        && is_request_error(response)
+        && let Some(object) = json.as_object_mut()
+    {
+        object.remove("data");
+    }
+    Ok(json)
+}
+
 fn json_response(
     modern: bool,
     status: StatusCode,
@@ -249,7 +258,26 @@ fn json_response(
     } else {
         "application/json"
     };
-    match serde_json::to_vec(body) {
+    let reshape = modern
+        && match body {
+            BatchResponse::Single(response) => is_request_error(response),
+            BatchResponse::Batch(responses) => responses.iter().any(is_request_error),
+        };
+    let bytes = if reshape {
+        let json = match body {
+            BatchResponse::Single(response) => response_json(modern, response),
+            BatchResponse::Batch(responses) => responses
+                .iter()
+                .map(|response| response_json(modern, response))
+                .collect::<serde_json::Result<Vec<_>>>()
+                .map(serde_json::Value::Array),
+        };
+        json.and_then(|json| serde_json::to_vec(&json))
+    } else {
+        // The common case, straight to bytes.
+        serde_json::to_vec(body)
+    };
+    match bytes {
         Ok(bytes) => (status, [(header::CONTENT_TYPE, content_type)], bytes).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "could not serialize a GraphQL response");

@@ -14,6 +14,7 @@ mod code_store;
 mod fake_tencent;
 mod faults;
 mod graphql_http;
+mod graphql_spec;
 mod load;
 mod login_password;
 mod logs;
