@@ -113,6 +113,26 @@ impl AppError {
         }
     }
 
+    /// Every code [`AppError::code`] can give.
+    pub const CODES: [&'static str; 16] = [
+        "BAD_USER_INPUT",
+        "UNAUTHENTICATED",
+        "FORBIDDEN",
+        "INVALID_CREDENTIALS",
+        "INVALID_CODE",
+        "TOO_MANY_ATTEMPTS",
+        "RATE_LIMITED",
+        "MOBILE_TAKEN",
+        "USERNAME_TAKEN",
+        "EMAIL_TAKEN",
+        "USER_NOT_FOUND",
+        "REGION_NOT_ALLOWED",
+        "INVALID_REFRESH_TOKEN",
+        "SMS_DELIVERY_FAILED",
+        "SERVICE_UNAVAILABLE",
+        INTERNAL_SERVER_ERROR,
+    ];
+
     /// The contract's `extensions.code`.
     pub fn code(&self) -> &'static str {
         match self {
@@ -217,3 +237,36 @@ fn is_connection_failure(err: &sea_orm::DbErr) -> bool {
 }
 
 use sea_orm::sqlx as sqlx_error;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_in_the_catalogue_once() {
+        let one_of_each = [
+            AppError::BadUserInput(InvalidInput::new("x", "y")),
+            AppError::Unauthenticated,
+            AppError::Forbidden,
+            AppError::InvalidCredentials,
+            AppError::InvalidCode {
+                attempts_left: None,
+            },
+            AppError::TooManyAttempts,
+            AppError::rate_limited(Duration::from_secs(1)),
+            AppError::MobileTaken,
+            AppError::UsernameTaken,
+            AppError::EmailTaken,
+            AppError::UserNotFound,
+            AppError::RegionNotAllowed,
+            AppError::InvalidRefreshToken,
+            AppError::SmsDeliveryFailed {
+                provider_code: String::new(),
+            },
+            AppError::unavailable("x", anyhow::anyhow!("x")),
+            AppError::internal(anyhow::anyhow!("x")),
+        ];
+        let codes: Vec<&str> = one_of_each.iter().map(AppError::code).collect();
+        assert_eq!(codes, AppError::CODES);
+    }
+}

@@ -26,6 +26,7 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod instruments;
 pub mod rate_limit;
 pub mod service;
 pub mod sms;

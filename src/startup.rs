@@ -14,13 +14,16 @@ use crate::codes::{CodeHasher, CodeStore, MemoryCodeStore, RedisCodeStore};
 use crate::config::{Config, SmsProviderKind};
 use crate::db::{self, SqlObserver};
 use crate::graphql::build_schema;
-use crate::http::{HttpState, router, shutdown_signal};
+use crate::http::{HttpState, metrics_router, router, shutdown_signal};
+use crate::instruments::Instruments;
 use crate::service::sessions::prune_expired;
 use crate::sms::{LogSmsProvider, SmsProvider};
 use crate::state::AppState;
 
 pub struct Application {
     listener: TcpListener,
+    /// `METRICS_ADDR`'s listener, when it is set.
+    metrics_listener: Option<TcpListener>,
     state: Arc<AppState>,
     router: axum::Router,
 }
@@ -125,6 +128,10 @@ impl ApplicationBuilder {
             jwt,
             passwords: PasswordHasher::for_this_machine(),
             code_hasher: CodeHasher::new(&secret),
+            instruments: match config.metrics_addr {
+                Some(_) => Instruments::prometheus().context("METRICS_ADDR")?,
+                None => Instruments::disabled(),
+            },
             config: config.clone(),
         });
         let schema = build_schema(state.clone(), &config.graphql);
@@ -135,8 +142,17 @@ impl ApplicationBuilder {
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("binding LISTEN_ADDR {}", config.listen_addr))?;
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding METRICS_ADDR {addr}"))?,
+            ),
+            None => None,
+        };
         Ok(Application {
             listener,
+            metrics_listener,
             state,
             router,
         })
@@ -165,6 +181,13 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// Where `/metrics` is served, when `METRICS_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
     pub fn state(&self) -> Arc<AppState> {
         self.state.clone()
     }
@@ -178,6 +201,15 @@ impl Application {
             "smsauth listening; GraphiQL at /graphql"
         );
         let pruner = tokio::spawn(prune_expired_forever(self.state.clone()));
+        let metrics = self.metrics_listener.map(|listener| {
+            tracing::info!(addr = ?listener.local_addr().ok(), "metrics at /metrics");
+            let app = metrics_router(self.state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            })
+        });
         let served = axum::serve(
             self.listener,
             self.router
@@ -186,6 +218,9 @@ impl Application {
         .with_graceful_shutdown(shutdown_signal())
         .await;
         pruner.abort();
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         served.context("serving HTTP")
     }
 }

@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 use crate::auth::{JwtKeys, PasswordHasher};
 use crate::codes::{CodeHasher, CodeStore};
 use crate::config::Config;
+use crate::instruments::Instruments;
 use crate::sms::SmsProvider;
 
 pub struct AppState {
@@ -20,6 +21,7 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub passwords: PasswordHasher,
     pub code_hasher: CodeHasher,
+    pub instruments: Instruments,
 }
 
 /// Who is asking, as far as the transport can tell.

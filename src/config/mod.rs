@@ -19,6 +19,8 @@ use crate::rate_limit::RateLimit;
 #[derive(Clone, Debug)]
 pub struct Config {
     pub listen_addr: SocketAddr,
+    /// Where `/metrics` is served (`METRICS_ADDR`); `None`: no metrics at all.
+    pub metrics_addr: Option<SocketAddr>,
     pub database_url: SecretString,
     /// Connections in the database pool (`DATABASE_MAX_CONNECTIONS`).
     pub database_max_connections: u32,
@@ -147,6 +149,11 @@ impl Config {
 
         Ok(Self {
             listen_addr: env.var_parsed("LISTEN_ADDR", SocketAddr::from(([127, 0, 0, 1], 8000)))?,
+            metrics_addr: env.var_with("METRICS_ADDR", None, |raw| {
+                raw.parse::<SocketAddr>()
+                    .map(Some)
+                    .map_err(|_| format!("expected HOST:PORT such as 127.0.0.1:9090, got {raw:?}"))
+            })?,
             database_url: SecretString::from(
                 env.var("DATABASE_URL")?
                     .unwrap_or_else(|| "sqlite://smsauth.db?mode=rwc".to_owned()),

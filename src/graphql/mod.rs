@@ -9,6 +9,7 @@ mod guards;
 mod loaders;
 mod mutation;
 mod null_propagation;
+mod operation_metrics;
 mod query;
 mod query_cost;
 mod request_policy;
@@ -41,6 +42,7 @@ pub fn build_schema(state: Arc<AppState>, limits: &GraphqlConfig) -> AppSchema {
             },
         })
         .extension(ApolloPersistedQueries::new(LruCacheStorage::new(1024)))
+        .extension(operation_metrics::OperationMetrics)
         .data(state);
     if !limits.introspection {
         builder = builder.disable_introspection();

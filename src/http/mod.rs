@@ -4,7 +4,7 @@
 pub mod client_ip;
 /// `POST/GET /graphql` and GraphiQL: per-request data around the schema.
 mod graphql;
-/// `/healthz` and `/readyz`.
+/// `/healthz`, `/readyz` and `/metrics`.
 mod health;
 
 use std::sync::Arc;
@@ -69,6 +69,14 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
         .max_age(std::time::Duration::from_secs(600))
+}
+
+/// The metrics listener's routes: `GET /metrics` only. Never on the public
+/// listener, which answers 404 there.
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics))
+        .with_state(state)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -31,6 +31,17 @@ pub enum SignInMethod {
     Register,
 }
 
+impl SignInMethod {
+    /// The `method` label of `smsauth_sessions_issued_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Sms => "sms",
+            Self::Password => "password",
+            Self::Register => "register",
+        }
+    }
+}
+
 /// Starts a new session family for `user`, who has just proven who they are:
 /// records the sign-in and issues an access token and a refresh token.
 pub async fn sign_in(
@@ -56,6 +67,7 @@ pub async fn sign_in(
         new_refresh_row(state, meta, &user, Uuid::now_v7(), &refresh_token, now),
     )
     .await?;
+    state.instruments.session_issued(method.label());
     issue_tokens(state, user, refresh_token, now)
 }
 
@@ -174,6 +186,7 @@ pub async fn refresh(
     )
     .await?;
     txn.commit().await?;
+    state.instruments.session_issued("refresh");
     issue_tokens(state, user, successor, now)
 }
 

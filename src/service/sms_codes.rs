@@ -121,6 +121,10 @@ pub async fn send_code(
         now,
     };
     if test_code.is_some() {
+        // Counted as sent by `test`, so the send-to-verify funnel stays whole.
+        state
+            .instruments
+            .sms_attempt(TEST_PROVIDER, purpose.as_str(), true, None);
         write_audit(state, audit).await;
         return Ok(ticket);
     }
@@ -139,6 +143,9 @@ pub async fn send_code(
         .await;
     match sent {
         Ok(receipt) => {
+            state
+                .instruments
+                .sms_attempt(state.sms.name(), purpose.as_str(), true, receipt.fee);
             audit.provider_request_id = receipt.request_id;
             audit.serial_no = receipt.serial_no;
             audit.fee = receipt.fee;
@@ -151,6 +158,9 @@ pub async fn send_code(
             if let Err(e) = state.codes.withdraw(&mobile, purpose, &code_hash).await {
                 tracing::error!(error = %e, "could not withdraw the code of a failed send");
             }
+            state
+                .instruments
+                .sms_attempt(state.sms.name(), purpose.as_str(), false, None);
             audit.sent = false;
             audit.error_code = Some(error.audit_code());
             write_audit(state, audit).await;
@@ -207,6 +217,9 @@ pub async fn spend_code_on<T>(
         VerifyOutcome::Exhausted => return Err(AppError::TooManyAttempts),
     };
     let result = work.await;
+    if result.is_ok() {
+        state.instruments.code_verified(purpose.as_str());
+    }
     if result.is_err()
         && let Err(e) = state
             .codes

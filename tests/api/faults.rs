@@ -196,6 +196,27 @@ async fn a_redis_outage_fails_fast_and_heals() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_dependency_gauge_follows_a_redis_outage() {
+    let mut redis = RedisServer::start(free_port());
+    let app = spawn_app(Backend::Sqlite)
+        .var("REDIS_URL", format!("redis://127.0.0.1:{}", redis.port))
+        .var("METRICS_ADDR", "127.0.0.1:0")
+        .spawn()
+        .await;
+    const UP: &str = r#"smsauth_dependency_up{dependency="code_store"}"#;
+    assert_eq!(app.metric(UP).await, 1.0);
+    redis.stop();
+    assert_eq!(app.metric(UP).await, 0.0);
+    assert_eq!(
+        app.metric(r#"smsauth_dependency_up{dependency="database"}"#)
+            .await,
+        1.0
+    );
+    let _redis = RedisServer::start(redis.port);
+    eventually("the gauge", || async { app.metric(UP).await == 1.0 }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_postgres_outage_fails_fast_and_heals() {
     let proxy = TcpProxy::start(5432).await;
     let app = spawn_app(Backend::Postgres)

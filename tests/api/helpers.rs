@@ -75,6 +75,8 @@ pub struct TestApp {
     /// Every SQL statement the app ran, in order.
     pub sql: Arc<Mutex<Vec<String>>>,
     pub redis_prefix: Option<String>,
+    /// `http://host:port` of the metrics listener, when `METRICS_ADDR` is set.
+    pub metrics_address: Option<String>,
 }
 
 pub struct TestAppBuilder {
@@ -180,6 +182,7 @@ impl TestAppBuilder {
             .expect("the app builds");
         let address = format!("http://{}", app.local_addr().unwrap());
         let state = app.state();
+        let metrics_address = app.metrics_addr().map(|addr| format!("http://{addr}"));
         tokio::spawn(app.run_until_stopped());
         TestApp {
             address,
@@ -188,6 +191,7 @@ impl TestAppBuilder {
             state,
             sql,
             redis_prefix,
+            metrics_address,
         }
     }
 }
@@ -224,6 +228,32 @@ impl TestApp {
     /// A raw POST to `path`, for tests of HTTP itself (status codes, headers).
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
         self.client.post(format!("{}{path}", self.address))
+    }
+
+    /// The value of one series in a `/metrics` scrape (`0` when absent), by
+    /// its name and labels exactly as Prometheus prints them.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let scrape = self.scrape().await;
+        scrape
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map_or(0.0, |value| value.trim().parse().unwrap())
+    }
+
+    /// The whole text of a `/metrics` scrape.
+    pub async fn scrape(&self) -> String {
+        let address = self
+            .metrics_address
+            .as_ref()
+            .expect("spawned with METRICS_ADDR");
+        let response = self
+            .client
+            .get(format!("{address}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
     }
 
     /// Posts one GraphQL operation and returns the whole JSON answer.

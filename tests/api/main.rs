@@ -19,6 +19,7 @@ mod load;
 mod login_password;
 mod logs;
 mod me_and_users;
+mod metrics;
 mod mobile_exists;
 mod schema;
 mod sessions;
