@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use subtle::ConstantTimeEq;
 
 use super::{
-    CodeHash, CodeStore, IssueOutcome, IssueRequest, LimitOutcome, SpentCode, StoreError,
+    CodeHash, CodeLease, CodeStore, IssueOutcome, IssueRequest, LimitOutcome, StoreError,
     VerifyOutcome,
 };
 use crate::domain::{Mobile, SmsPurpose};
@@ -33,6 +33,8 @@ struct StoredCode {
     hash: CodeHash,
     attempts_left: u32,
     expires_at: Instant,
+    /// While a request uses the code: its lease, and when the lease ends.
+    lease: Option<(CodeLease, Instant)>,
 }
 
 impl MemoryCodeStore {
@@ -135,6 +137,7 @@ impl CodeStore for MemoryCodeStore {
                 StoredCode {
                     hash: request.code_hash.clone(),
                     attempts_left: request.max_attempts,
+                    lease: None,
                     expires_at: now + request.ttl,
                 },
             );
@@ -165,27 +168,29 @@ impl CodeStore for MemoryCodeStore {
         mobile: &Mobile,
         purpose: SmsPurpose,
         code_hash: &CodeHash,
+        lease: Duration,
     ) -> Result<VerifyOutcome, StoreError> {
+        const NO_LIVE_CODE: VerifyOutcome = VerifyOutcome::Rejected {
+            attempts_left: None,
+        };
         self.with_state(|state, now| {
             let key = (mobile.as_str().to_owned(), purpose);
             let Some(code) = state.codes.get_mut(&key) else {
-                return VerifyOutcome::Rejected {
-                    attempts_left: None,
-                };
+                return NO_LIVE_CODE;
             };
-            if code.expires_at <= now {
+            // Expired, or leased by a request that never settled: spent.
+            let lease_ran_out = code.lease.as_ref().is_some_and(|(_, until)| *until <= now);
+            if code.expires_at <= now || lease_ran_out {
                 state.codes.remove(&key);
-                return VerifyOutcome::Rejected {
-                    attempts_left: None,
-                };
+                return NO_LIVE_CODE;
             }
             if bool::from(code.hash.as_bytes().ct_eq(code_hash.as_bytes())) {
-                let spent = SpentCode {
-                    attempts_left: code.attempts_left,
-                    ttl_left: code.expires_at.duration_since(now),
-                };
-                state.codes.remove(&key);
-                return VerifyOutcome::Accepted(spent);
+                if code.lease.is_some() {
+                    return NO_LIVE_CODE;
+                }
+                let granted = CodeLease::new();
+                code.lease = Some((granted.clone(), now + lease));
+                return VerifyOutcome::Accepted(granted);
             }
             code.attempts_left = code.attempts_left.saturating_sub(1);
             if code.attempts_left == 0 {
@@ -198,25 +203,28 @@ impl CodeStore for MemoryCodeStore {
         })
     }
 
-    async fn restore(
+    async fn settle(
         &self,
         mobile: &Mobile,
         purpose: SmsPurpose,
-        code_hash: &CodeHash,
-        spent: SpentCode,
+        lease: &CodeLease,
+        spent: bool,
     ) -> Result<(), StoreError> {
         self.with_state(|state, now| {
             let key = (mobile.as_str().to_owned(), purpose);
-            let newer = state.codes.get(&key).is_some_and(|c| c.expires_at > now);
-            if !newer {
-                state.codes.insert(
-                    key,
-                    StoredCode {
-                        hash: code_hash.clone(),
-                        attempts_left: spent.attempts_left,
-                        expires_at: now + spent.ttl_left,
-                    },
-                );
+            let Some(code) = state.codes.get_mut(&key) else {
+                return;
+            };
+            let Some((held, until)) = &code.lease else {
+                return;
+            };
+            if held != lease {
+                return;
+            }
+            if spent || *until <= now {
+                state.codes.remove(&key);
+            } else {
+                code.lease = None;
             }
         })
     }

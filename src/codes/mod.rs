@@ -128,20 +128,36 @@ pub enum IssueOutcome {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum VerifyOutcome {
-    /// The right code: it is now consumed. What it had left is kept, so that
-    /// [`CodeStore::restore`] can put it back if what it authorised fails.
-    Accepted(SpentCode),
+    /// The right code: it is now leased to this request, which must
+    /// [`CodeStore::settle`] it (spent or returned) once what it authorised
+    /// is done. Meanwhile no other request can use it.
+    Accepted(CodeLease),
     /// Wrong (`attempts_left` known) or no live code at all (`None`).
     Rejected { attempts_left: Option<u32> },
     /// Wrong, and that was the last attempt: the code is destroyed.
     Exhausted,
 }
 
-/// What a consumed code had left when it was accepted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SpentCode {
-    pub attempts_left: u32,
-    pub ttl_left: Duration,
+/// A right code held by one request while what it authorises runs. The code
+/// keeps its lifetime and attempts; a lease never settled (the process died)
+/// counts as spent once it runs out, so a code is never used twice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeLease(String);
+
+impl CodeLease {
+    pub fn new() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for CodeLease {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -165,24 +181,28 @@ pub trait CodeStore: Send + Sync {
         code_hash: &CodeHash,
     ) -> Result<(), StoreError>;
 
-    /// Checks a code and consumes it when right, atomically: of concurrent
-    /// checks with the right code, exactly one is `Accepted`.
+    /// Checks a code and, when right, leases it to the caller for `lease`,
+    /// atomically: of concurrent checks with the right code, exactly one is
+    /// `Accepted`; the others see no live code while the lease runs. Wrong
+    /// codes cost an attempt as always, leased or not.
     async fn verify(
         &self,
         mobile: &Mobile,
         purpose: SmsPurpose,
         code_hash: &CodeHash,
+        lease: Duration,
     ) -> Result<VerifyOutcome, StoreError>;
 
-    /// Puts a code consumed by [`CodeStore::verify`] back, with the attempts
-    /// and lifetime it had, unless a newer code of that purpose exists by now:
-    /// the operation it authorised failed, and a code is spent only by success.
-    async fn restore(
+    /// Ends a lease: `spent` removes the code (what it authorised succeeded);
+    /// otherwise the code is usable again, as it was. Does nothing when the
+    /// code is no longer under this lease (replaced, withdrawn, destroyed by
+    /// wrong tries, or its lease ran out), so a settle never revives a code.
+    async fn settle(
         &self,
         mobile: &Mobile,
         purpose: SmsPurpose,
-        code_hash: &CodeHash,
-        spent: SpentCode,
+        lease: &CodeLease,
+        spent: bool,
     ) -> Result<(), StoreError>;
 
     /// Counts one event (named `event`, unique) for `subject` under `limit`,

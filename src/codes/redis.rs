@@ -3,7 +3,8 @@
 //! (`TIME`), so instances with skewed clocks still agree on every window.
 //!
 //! Keys (`P` is the configured prefix; `{…}` is the Cluster hash tag):
-//! - `P:{+8613711112222}:code:LOGIN` — hash `h` (hex HMAC of the code), `a` (attempts left)
+//! - `P:{+8613711112222}:code:LOGIN` — hash `h` (hex HMAC of the code), `a` (attempts
+//!   left), and while a request uses it `l` (lease id) and `lu` (lease end, ms)
 //! - `P:{+8613711112222}:cooldown` — exists while the resend cooldown runs
 //! - `P:{+8613711112222}:sends` — sorted set, the per-mobile sliding window
 //! - `P:{limit:ACTION:SUBJECT}` — sorted set, one sliding window per limit and subject
@@ -15,7 +16,7 @@ use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{
-    CodeHash, CodeStore, IssueOutcome, IssueRequest, LimitOutcome, SpentCode, StoreError,
+    CodeHash, CodeLease, CodeStore, IssueOutcome, IssueRequest, LimitOutcome, StoreError,
     VerifyOutcome, millis,
 };
 use crate::domain::{Mobile, SmsPurpose};
@@ -71,31 +72,40 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 0
 "#;
 
-/// KEYS: code. ARGV: hash. Returns {status, attempts_left, ttl_ms}:
-/// 0 missing, 1 accepted (what it had left), 2 exhausted, 3 wrong.
+/// KEYS: code. ARGV: hash, lease id, lease_ms. Returns {status,
+/// attempts_left}: 0 no live code, 1 accepted (now leased: fields `l`, `lu`),
+/// 2 exhausted, 3 wrong. A lease that ran out unsettled means the code was spent.
 const VERIFY: &str = r#"
 local stored = redis.call('HGET', KEYS[1], 'h')
-if not stored then return {0, 0, 0} end
-if ct_eq(stored, ARGV[1]) then
-  local left = tonumber(redis.call('HGET', KEYS[1], 'a'))
-  local ttl = redis.call('PTTL', KEYS[1])
+if not stored then return {0, 0} end
+local now = now_ms()
+local leased_until = tonumber(redis.call('HGET', KEYS[1], 'lu') or '0')
+if leased_until > 0 and leased_until <= now then
   redis.call('DEL', KEYS[1])
-  return {1, left, ttl}
+  return {0, 0}
+end
+if ct_eq(stored, ARGV[1]) then
+  if leased_until > 0 then return {0, 0} end
+  redis.call('HSET', KEYS[1], 'l', ARGV[2], 'lu', now + tonumber(ARGV[3]))
+  return {1, 0}
 end
 local left = redis.call('HINCRBY', KEYS[1], 'a', -1)
 if left <= 0 then
   redis.call('DEL', KEYS[1])
-  return {2, 0, 0}
+  return {2, 0}
 end
-return {3, left, 0}
+return {3, left}
 "#;
 
-/// KEYS: code. ARGV: hash, attempts, ttl_ms. Puts a consumed code back
-/// unless a newer one exists.
-const RESTORE: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'h', ARGV[1], 'a', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+/// KEYS: code. ARGV: lease id, spent (1/0). Ends the lease if it still holds.
+const SETTLE: &str = r#"
+if redis.call('HGET', KEYS[1], 'l') ~= ARGV[1] then return 0 end
+local ran_out = tonumber(redis.call('HGET', KEYS[1], 'lu')) <= now_ms()
+if ARGV[2] == '1' or ran_out then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('HDEL', KEYS[1], 'l', 'lu')
+end
 return 1
 "#;
 
@@ -121,7 +131,7 @@ pub struct RedisCodeStore {
     prefix: String,
     issue: Script,
     verify: Script,
-    restore: Script,
+    settle: Script,
     withdraw: Script,
     limit: Script,
     forget: Script,
@@ -144,7 +154,7 @@ impl RedisCodeStore {
             prefix: prefix.to_owned(),
             issue: script(ISSUE),
             verify: script(VERIFY),
-            restore: Script::new(RESTORE),
+            settle: script(SETTLE),
             withdraw: script(WITHDRAW),
             limit: script(LIMIT),
             forget: Script::new(FORGET),
@@ -253,17 +263,18 @@ impl CodeStore for RedisCodeStore {
         mobile: &Mobile,
         purpose: SmsPurpose,
         code_hash: &CodeHash,
+        lease: Duration,
     ) -> Result<VerifyOutcome, StoreError> {
+        let lease_id = CodeLease::new();
         let mut invocation = self.verify.prepare_invoke();
         invocation
             .key(self.code_key(mobile, purpose))
-            .arg(code_hash.to_hex());
-        let (status, left, ttl_ms): (i64, i64, i64) = self.run(invocation).await?;
+            .arg(code_hash.to_hex())
+            .arg(lease_id.as_str())
+            .arg(millis(lease));
+        let (status, left): (i64, i64) = self.run(invocation).await?;
         Ok(match status {
-            1 => VerifyOutcome::Accepted(SpentCode {
-                attempts_left: u32::try_from(left).unwrap_or(1),
-                ttl_left: Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(1).max(1)),
-            }),
+            1 => VerifyOutcome::Accepted(lease_id),
             2 => VerifyOutcome::Exhausted,
             3 => VerifyOutcome::Rejected {
                 attempts_left: u32::try_from(left).ok(),
@@ -274,19 +285,18 @@ impl CodeStore for RedisCodeStore {
         })
     }
 
-    async fn restore(
+    async fn settle(
         &self,
         mobile: &Mobile,
         purpose: SmsPurpose,
-        code_hash: &CodeHash,
-        spent: SpentCode,
+        lease: &CodeLease,
+        spent: bool,
     ) -> Result<(), StoreError> {
-        let mut invocation = self.restore.prepare_invoke();
+        let mut invocation = self.settle.prepare_invoke();
         invocation
             .key(self.code_key(mobile, purpose))
-            .arg(code_hash.to_hex())
-            .arg(spent.attempts_left)
-            .arg(millis(spent.ttl_left));
+            .arg(lease.as_str())
+            .arg(if spent { "1" } else { "0" });
         let _: i64 = self.run(invocation).await?;
         Ok(())
     }

@@ -5,8 +5,8 @@
 //!   aside), so one request cannot multiply an expensive mutation by aliases;
 //! - an operation selects `__schema` at most once and `__type` at most
 //!   [`MAX_TYPE_SELECTIONS`] times, so introspection cannot be multiplied either;
-//! - an enum argument is never written as a string literal (`purpose:
-//!   "REGISTER"`; JSON variables still give enums as strings);
+//! - an enum argument or variable default is never written as a string
+//!   literal (`purpose: "REGISTER"`; JSON variables still give enums as strings);
 //! - every variable an operation uses is declared by it (directives included).
 //!
 //! It runs after `query_cost`, whose step cap bounds every walk here (a
@@ -54,6 +54,19 @@ pub fn check(document: &ExecutableDocument, registry: &Registry) -> Result<(), S
             OperationType::Mutation => registry.mutation_type.as_deref(),
             OperationType::Subscription => registry.subscription_type.as_deref(),
         };
+        for definition in &operation.variable_definitions {
+            let definition = &definition.node;
+            let is_string = matches!(
+                definition.default_value.as_ref().map(|v| &v.node),
+                Some(async_graphql::Value::String(_))
+            );
+            if is_string && walk.is_enum(&definition.var_type.node.to_string()) {
+                return Err(format!(
+                    "The default of \"${}\" is an enum: write its value without quotes.",
+                    definition.name.node
+                ));
+            }
+        }
         walk.directives(&operation.directives);
         walk.selection_set(&operation.selection_set.node, root_type);
         if let Some((field, argument)) = walk.enum_literal {

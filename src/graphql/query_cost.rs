@@ -14,6 +14,13 @@ use async_graphql::parser::types::{
 /// "too complex" without further counting.
 const STEP_CAP: usize = 10_000;
 
+/// The most fields introspection may select in one operation, fragments
+/// expanded and aliases counted. Introspection is outside depth and
+/// complexity (GraphiQL's schema fetch nests deeper than any real operation),
+/// but aliases inside one `__schema` would otherwise multiply its answer:
+/// GraphiQL's own fetch selects far fewer (see the test below).
+const INTROSPECTION_FIELD_CAP: usize = 500;
+
 /// Selection sets and fragment spreads nested deeper than this end the walk
 /// (and the document): the recursion must never exhaust the stack.
 const NESTING_CAP: usize = 64;
@@ -64,17 +71,25 @@ impl QueryLimits {
                 ops.values().map(|op| &op.node.selection_set.node).collect()
             }
         };
+        // One step budget for the whole document: a document of many
+        // operations must not get a fresh budget for each.
+        let mut steps = 0;
         for selection_set in operations {
             let mut walk = Walk {
                 document,
                 complexity: 0,
-                steps: 0,
+                introspection_fields: 0,
+                steps,
                 nesting: 0,
                 counted: true,
             };
             let depth = walk.selection_set(selection_set, 0, true);
+            steps = walk.steps;
             if walk.steps > STEP_CAP {
                 return Err("Query is too complex.");
+            }
+            if walk.introspection_fields > INTROSPECTION_FIELD_CAP {
+                return Err("Introspection selects too many fields.");
             }
             if depth > self.max_depth {
                 return Err("Query is nested too deep.");
@@ -90,6 +105,8 @@ impl QueryLimits {
 struct Walk<'a> {
     document: &'a ExecutableDocument,
     complexity: usize,
+    /// Fields selected inside introspection, as executed (aliases count).
+    introspection_fields: usize,
     steps: usize,
     nesting: usize,
     /// False inside introspection, which is walked but not counted.
@@ -129,6 +146,8 @@ impl Walk<'_> {
                     }
                     if self.counted {
                         self.complexity += 1;
+                    } else {
+                        self.introspection_fields += 1;
                     }
                     let below =
                         self.selection_set(&field.node.selection_set.node, depth + 1, false);
@@ -213,6 +232,59 @@ mod tests {
         let fanning = format!("{{ ...F0 }} {fan} fragment F40 on Query {{ a }}");
         assert_eq!(check(&fanning, 10, 200), Err("Query is too complex."));
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn graphiql_schema_fetch_fits_the_introspection_cap_and_aliases_do_not() {
+        let graphiql = include_str!("../../tests/api/introspection.graphql");
+        let document = async_graphql::parser::parse_query(graphiql).unwrap();
+        let mut walk = Walk {
+            document: &document,
+            complexity: 0,
+            introspection_fields: 0,
+            steps: 0,
+            nesting: 0,
+            counted: true,
+        };
+        for (_, op) in document.operations.iter() {
+            walk.selection_set(&op.node.selection_set.node, 0, true);
+        }
+        assert!(
+            walk.introspection_fields * 2 < INTROSPECTION_FIELD_CAP,
+            "GraphiQL's fetch selects {} introspection fields",
+            walk.introspection_fields
+        );
+        assert!(check(graphiql, 10, 200).is_ok());
+        let aliases: String = (0..600)
+            .map(|i| format!("a{i}: fields {{ name }} "))
+            .collect();
+        let multiplied = format!("{{ __schema {{ types {{ {aliases} }} }} }}");
+        assert_eq!(
+            check(&multiplied, 10, 200),
+            Err("Introspection selects too many fields.")
+        );
+    }
+
+    #[test]
+    fn many_operations_share_one_step_budget() {
+        // Each operation alone is within every limit (256 fields, ~800 steps).
+        let fan: String = (0..8)
+            .map(|i| {
+                format!(
+                    "fragment S{i} on __Schema {{ ...S{n} ...S{n} }} ",
+                    n = i + 1
+                )
+            })
+            .collect();
+        let one = format!(
+            "query Q0 {{ __schema {{ ...S0 }} }} {fan} fragment S8 on __Schema {{ __typename }}"
+        );
+        assert!(check(&one, 10, 200).is_ok());
+        let operations: String = (0..50)
+            .map(|i| format!("query Q{i} {{ __schema {{ ...S0 }} }} "))
+            .collect();
+        let document = format!("{operations} {fan} fragment S8 on __Schema {{ __typename }}");
+        assert_eq!(check(&document, 10, 200), Err("Query is too complex."));
     }
 
     #[test]

@@ -61,19 +61,30 @@ impl Extension for RequestPolicyExtension {
             return Err(RequestError::ParseFailed.error(message));
         }
         let mut request = next.run(ctx, request).await.map_err(|error| {
-            // async-graphql's persisted-query extension names this error by its message only.
-            let kind = if error.message == "PersistedQueryNotFound" {
-                RequestError::PersistedQueryNotFound
+            // async-graphql's persisted-query extension names this error by
+            // its message only; a query it registers may fail to parse.
+            if error.message == "PersistedQueryNotFound" {
+                RequestError::PersistedQueryNotFound.tag(error)
+            } else if !error.locations.is_empty() {
+                RequestError::parse_failed(error)
             } else {
-                RequestError::BadRequest
-            };
-            kind.tag(error)
+                RequestError::BadRequest.tag(error)
+            }
         })?;
         // The limits, on the document itself (also one that came from the
         // persisted-query cache), before async-graphql's own checks: those
         // expand fragment spreads without bound, ours stops early.
         let limits = self.limits;
+        // The request's own data is not yet the context's here.
+        let over_get = request
+            .data
+            .contains_key(&std::any::TypeId::of::<GetRequest>());
         let document = request.parsed_query().map_err(RequestError::parse_failed)?;
+        if over_get && has_mutation(document) {
+            return Err(
+                RequestError::MutationOverGet.error("mutations are not allowed over GET: use POST")
+            );
+        }
         if let Err(message) = limits.check(document) {
             return Err(RequestError::ValidationFailed.error(message));
         }
@@ -93,16 +104,11 @@ impl Extension for RequestPolicyExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let document = next
-            .run(ctx, query, variables)
+        // The document was parsed (and checked) in `prepare_request`; this
+        // only names async-graphql's own post-parse errors.
+        next.run(ctx, query, variables)
             .await
-            .map_err(RequestError::parse_failed)?;
-        if ctx.data_opt::<GetRequest>().is_some() && has_mutation(&document) {
-            return Err(
-                RequestError::MutationOverGet.error("mutations are not allowed over GET: use POST")
-            );
-        }
-        Ok(document)
+            .map_err(RequestError::parse_failed)
     }
 
     async fn execute(

@@ -293,15 +293,18 @@ pub async fn reset_password_with_sms(
             new_password,
         } = input?;
         record_mobile(&mobile);
-        // The length first: it needs no lookup.
+        // The length needs no lookup. Whether the password equals the
+        // user's username is told only to whoever holds the code: it would
+        // link the mobile to the username.
         Password::check_length(new_password.expose_secret())?;
         let user = registered_user(state, &mobile).await?;
-        let username = Username::parse(&user.username).ok();
-        let password = Password::parse(new_password.expose_secret(), &mobile, username.as_ref())?;
-        // Hash before consuming the code: a busy hasher must not burn it.
-        let password_hash = state.passwords.hash(password.expose()).await?;
         let id = UserId::from(user.id);
         spend_code_on(state, &mobile, SmsPurpose::ResetPassword, &code, async {
+            let username = Username::parse(&user.username).ok();
+            let password =
+                Password::parse(new_password.expose_secret(), &mobile, username.as_ref())?;
+            // A refusal here (or a busy hasher) hands the code back.
+            let password_hash = state.passwords.hash(password.expose()).await?;
             // One transaction: the new password and the end of every session
             // stand or fall together. The token-version bump also stops
             // sign-ins racing it.

@@ -192,10 +192,18 @@ fn delivery_error(error: SmsError) -> AppError {
     }
 }
 
-/// Runs `work`, authorised by `code`: the code is checked and consumed
-/// first (atomically: of concurrent requests with one right code, one gets
-/// here), and put back with its attempts unchanged when `work` fails, so a
-/// code is spent only by success. Call it inside [`under_verify_limit`].
+/// How long a right code is held for the operation it authorises. Longer
+/// than any request may run (`HTTP_REQUEST_TIMEOUT_SECS` is bounded below
+/// it); a lease never settled, because the request was cancelled or the
+/// process died, counts as spent when it runs out.
+pub const CODE_LEASE: Duration = Duration::from_secs(120);
+
+/// Runs `work`, authorised by `code`: the code is checked and leased first
+/// (atomically: of concurrent requests with one right code, one gets here),
+/// then spent when `work` succeeds or handed back, as it was, when `work`
+/// fails, so a code is spent only by success. The code keeps its lifetime
+/// meanwhile, and a newer code, a withdrawal or wrong tries still end it.
+/// Call it inside [`under_verify_limit`].
 pub async fn spend_code_on<T>(
     state: &AppState,
     mobile: &Mobile,
@@ -206,28 +214,25 @@ pub async fn spend_code_on<T>(
     let code_hash = state.code_hasher.hash(mobile, purpose, code);
     let outcome = state
         .codes
-        .verify(mobile, purpose, &code_hash)
+        .verify(mobile, purpose, &code_hash, CODE_LEASE)
         .await
         .map_err(store_unavailable)?;
-    let spent = match outcome {
-        VerifyOutcome::Accepted(spent) => spent,
+    let lease = match outcome {
+        VerifyOutcome::Accepted(lease) => lease,
         VerifyOutcome::Rejected { attempts_left } => {
             return Err(AppError::InvalidCode { attempts_left });
         }
         VerifyOutcome::Exhausted => return Err(AppError::TooManyAttempts),
     };
     let result = work.await;
-    if result.is_ok() {
+    let spent = result.is_ok();
+    if spent {
         state.instruments.code_verified(purpose.as_str());
     }
-    if result.is_err()
-        && let Err(e) = state
-            .codes
-            .restore(mobile, purpose, &code_hash, spent)
-            .await
-    {
-        // The code is lost: the user asks for a new one. Never worse than that.
-        tracing::error!(error = %e, "could not put back the code of a failed operation");
+    if let Err(e) = state.codes.settle(mobile, purpose, &lease, spent).await {
+        // The lease runs out and the code counts as spent: never worse than
+        // the user asking for a new one.
+        tracing::error!(error = %e, spent, "could not settle the lease of a code");
     }
     result
 }

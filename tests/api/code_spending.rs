@@ -108,28 +108,39 @@ async fn a_database_failure_after_the_check_keeps_the_code_on_postgres() {
 
 async fn every_failed_answer_counts_toward_the_verify_limit(setup: Setup) {
     let app = spawn_setup(setup)
-        .var("SMS_VERIFY_LIMIT_PER_IP", "4/1h")
+        .var("SMS_VERIFY_LIMIT_PER_IP", "5/1h")
+        .var("SMS_RESEND_COOLDOWN_SECS", "0")
         .spawn()
         .await;
     let alice = app.register_via_sms("13711112222", PASSWORD).await;
     let username = alice["user"]["username"].as_str().unwrap().to_owned();
     app.create_user("bobby", "13722223333", None, PASSWORD)
         .await;
+    let reset = |code: String| {
+        app.graphql(
+            "mutation($c: String!, $p: String!) { resetPasswordWithSms(mobile: \"13711112222\", code: $c, newPassword: $p) }",
+            json!({ "c": code, "p": username }),
+        )
+    };
 
     // Each of these answers tells something, or could: none is free.
     app.send_code("13711112222", "RESET_PASSWORD").await;
-    let reset = app
-        .graphql(
-            "mutation($c: String!, $p: String!) { resetPasswordWithSms(mobile: \"13711112222\", code: $c, newPassword: $p) }",
-            json!({ "c": app.last_code("+8613711112222"), "p": username }),
-        )
-        .await;
+    let code = app.last_code("+8613711112222");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    // Without the code, a password equal to the username says nothing of it.
+    let guessed = reset(wrong.to_owned()).await;
     assert_eq!(
-        error_code(&reset).as_deref(),
-        Some("BAD_USER_INPUT"),
-        "{reset}"
+        error_code(&guessed).as_deref(),
+        Some("INVALID_CODE"),
+        "{guessed}"
     );
-    assert_eq!(reset["errors"][0]["extensions"]["field"], "newPassword");
+    let refused = reset(code.clone()).await;
+    assert_eq!(
+        error_code(&refused).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{refused}"
+    );
+    assert_eq!(refused["errors"][0]["extensions"]["field"], "newPassword");
 
     app.send_code("13744445555", "REGISTER").await;
     let code = app.last_code("+8613744445555");
@@ -147,7 +158,7 @@ async fn every_failed_answer_counts_toward_the_verify_limit(setup: Setup) {
     let short = app.register("13744445555", &code, "short", None).await;
     assert_eq!(error_code(&short).as_deref(), Some("BAD_USER_INPUT"));
 
-    // Four failures: the right code is refused now, and stays valid for later.
+    // Five failures: the right code is refused now.
     let limited = app.register("13744445555", &code, PASSWORD, None).await;
     assert_eq!(
         error_code(&limited).as_deref(),

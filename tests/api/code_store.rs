@@ -27,6 +27,9 @@ fn store(kind: Store) -> Arc<dyn CodeStore> {
     }
 }
 
+/// Long enough for any test step.
+const LEASE: Duration = Duration::from_secs(60);
+
 fn mobile() -> Mobile {
     Mobile::parse(&format!("1371111{:04}", rand_suffix()), Region::CN).unwrap()
 }
@@ -68,11 +71,17 @@ async fn a_code_is_valid_once(kind: Store) {
         IssueOutcome::Issued
     );
     assert!(matches!(
-        store.verify(&m, SmsPurpose::Login, &right).await.unwrap(),
+        store
+            .verify(&m, SmsPurpose::Login, &right, LEASE)
+            .await
+            .unwrap(),
         VerifyOutcome::Accepted(_)
     ));
     assert_eq!(
-        store.verify(&m, SmsPurpose::Login, &right).await.unwrap(),
+        store
+            .verify(&m, SmsPurpose::Login, &right, LEASE)
+            .await
+            .unwrap(),
         VerifyOutcome::Rejected {
             attempts_left: None
         }
@@ -90,7 +99,10 @@ async fn codes_expire(kind: Store) {
     store.issue(short).await.unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(
-        store.verify(&m, SmsPurpose::Login, &right).await.unwrap(),
+        store
+            .verify(&m, SmsPurpose::Login, &right, LEASE)
+            .await
+            .unwrap(),
         VerifyOutcome::Rejected {
             attempts_left: None
         }
@@ -111,11 +123,17 @@ async fn a_new_code_replaces_the_old(kind: Store) {
         .await
         .unwrap();
     assert!(matches!(
-        store.verify(&m, SmsPurpose::Login, &old).await.unwrap(),
+        store
+            .verify(&m, SmsPurpose::Login, &old, LEASE)
+            .await
+            .unwrap(),
         VerifyOutcome::Rejected { .. }
     ));
     assert!(matches!(
-        store.verify(&m, SmsPurpose::Login, &new).await.unwrap(),
+        store
+            .verify(&m, SmsPurpose::Login, &new, LEASE)
+            .await
+            .unwrap(),
         VerifyOutcome::Accepted(_)
     ));
 }
@@ -131,7 +149,7 @@ async fn wrong_tries_exhaust_the_code(kind: Store) {
         .unwrap();
     assert_eq!(
         store
-            .verify(&m, SmsPurpose::Register, &wrong)
+            .verify(&m, SmsPurpose::Register, &wrong, LEASE)
             .await
             .unwrap(),
         VerifyOutcome::Rejected {
@@ -140,7 +158,7 @@ async fn wrong_tries_exhaust_the_code(kind: Store) {
     );
     assert_eq!(
         store
-            .verify(&m, SmsPurpose::Register, &wrong)
+            .verify(&m, SmsPurpose::Register, &wrong, LEASE)
             .await
             .unwrap(),
         VerifyOutcome::Rejected {
@@ -149,14 +167,14 @@ async fn wrong_tries_exhaust_the_code(kind: Store) {
     );
     assert_eq!(
         store
-            .verify(&m, SmsPurpose::Register, &wrong)
+            .verify(&m, SmsPurpose::Register, &wrong, LEASE)
             .await
             .unwrap(),
         VerifyOutcome::Exhausted
     );
     assert_eq!(
         store
-            .verify(&m, SmsPurpose::Register, &right)
+            .verify(&m, SmsPurpose::Register, &right, LEASE)
             .await
             .unwrap(),
         VerifyOutcome::Rejected {
@@ -166,7 +184,7 @@ async fn wrong_tries_exhaust_the_code(kind: Store) {
     );
 }
 
-async fn a_restored_code_keeps_its_attempts_and_yields_to_a_newer_one(kind: Store) {
+async fn a_leased_code_is_held_then_spent_or_handed_back(kind: Store) {
     let store = store(kind);
     let m = mobile();
     let right = hash_of(&m, SmsPurpose::Login, "123456");
@@ -175,45 +193,141 @@ async fn a_restored_code_keeps_its_attempts_and_yields_to_a_newer_one(kind: Stor
         .issue(request(&m, SmsPurpose::Login, &right))
         .await
         .unwrap();
-    store.verify(&m, SmsPurpose::Login, &wrong).await.unwrap();
-    let VerifyOutcome::Accepted(spent) = store.verify(&m, SmsPurpose::Login, &right).await.unwrap()
+    let VerifyOutcome::Accepted(lease) = store
+        .verify(&m, SmsPurpose::Login, &right, LEASE)
+        .await
+        .unwrap()
     else {
         panic!("the right code is accepted");
     };
-    assert_eq!(spent.attempts_left, 2, "one wrong try was used");
-    assert!(spent.ttl_left <= Duration::from_secs(60) && spent.ttl_left > Duration::from_secs(50));
-
-    // What the code authorised failed: it is put back as it was.
+    // While leased: nobody else can use it, and wrong tries still cost.
+    assert_eq!(
+        store
+            .verify(&m, SmsPurpose::Login, &right, LEASE)
+            .await
+            .unwrap(),
+        VerifyOutcome::Rejected {
+            attempts_left: None
+        }
+    );
+    assert_eq!(
+        store
+            .verify(&m, SmsPurpose::Login, &wrong, LEASE)
+            .await
+            .unwrap(),
+        VerifyOutcome::Rejected {
+            attempts_left: Some(2)
+        }
+    );
+    // Handed back: usable again as it was (minus the wrong try).
     store
-        .restore(&m, SmsPurpose::Login, &right, spent)
+        .settle(&m, SmsPurpose::Login, &lease, false)
+        .await
+        .unwrap();
+    let VerifyOutcome::Accepted(lease) = store
+        .verify(&m, SmsPurpose::Login, &right, LEASE)
+        .await
+        .unwrap()
+    else {
+        panic!("the handed-back code works");
+    };
+    // Spent: gone for good, and a stale lease settles nothing.
+    store
+        .settle(&m, SmsPurpose::Login, &lease, true)
+        .await
+        .unwrap();
+    store
+        .settle(&m, SmsPurpose::Login, &lease, false)
         .await
         .unwrap();
     assert_eq!(
-        store.verify(&m, SmsPurpose::Login, &wrong).await.unwrap(),
+        store
+            .verify(&m, SmsPurpose::Login, &right, LEASE)
+            .await
+            .unwrap(),
         VerifyOutcome::Rejected {
-            attempts_left: Some(1)
-        },
-        "the attempts are those it had"
+            attempts_left: None
+        }
     );
-    let VerifyOutcome::Accepted(spent) = store.verify(&m, SmsPurpose::Login, &right).await.unwrap()
-    else {
-        panic!("the restored code works");
-    };
+}
 
-    // A newer code issued meanwhile is never overwritten by a restore.
-    let newer = hash_of(&m, SmsPurpose::Login, "111111");
+async fn a_lease_never_revives_a_replaced_or_destroyed_code(kind: Store) {
+    let store = store(kind);
+    let m = mobile();
+    let old = hash_of(&m, SmsPurpose::Login, "123456");
+    let new = hash_of(&m, SmsPurpose::Login, "111111");
+    let wrong = hash_of(&m, SmsPurpose::Login, "654321");
     store
-        .issue(request(&m, SmsPurpose::Login, &newer))
+        .issue(request(&m, SmsPurpose::Login, &old))
         .await
         .unwrap();
+    let VerifyOutcome::Accepted(lease) = store
+        .verify(&m, SmsPurpose::Login, &old, LEASE)
+        .await
+        .unwrap()
+    else {
+        panic!("accepted");
+    };
+    // A newer code replaces it, then wrong tries destroy the newer one.
     store
-        .restore(&m, SmsPurpose::Login, &right, spent)
+        .issue(request(&m, SmsPurpose::Login, &new))
         .await
         .unwrap();
-    assert!(matches!(
-        store.verify(&m, SmsPurpose::Login, &newer).await.unwrap(),
-        VerifyOutcome::Accepted(_)
-    ));
+    for _ in 0..3 {
+        store
+            .verify(&m, SmsPurpose::Login, &wrong, LEASE)
+            .await
+            .unwrap();
+    }
+    store
+        .settle(&m, SmsPurpose::Login, &lease, false)
+        .await
+        .unwrap();
+    for hash in [&old, &new] {
+        assert_eq!(
+            store
+                .verify(&m, SmsPurpose::Login, hash, LEASE)
+                .await
+                .unwrap(),
+            VerifyOutcome::Rejected {
+                attempts_left: None
+            },
+            "nothing comes back"
+        );
+    }
+}
+
+async fn a_lease_that_runs_out_counts_as_spent(kind: Store) {
+    let store = store(kind);
+    let m = mobile();
+    let right = hash_of(&m, SmsPurpose::Login, "123456");
+    store
+        .issue(request(&m, SmsPurpose::Login, &right))
+        .await
+        .unwrap();
+    let short = Duration::from_millis(200);
+    let VerifyOutcome::Accepted(lease) = store
+        .verify(&m, SmsPurpose::Login, &right, short)
+        .await
+        .unwrap()
+    else {
+        panic!("accepted");
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    store
+        .settle(&m, SmsPurpose::Login, &lease, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .verify(&m, SmsPurpose::Login, &right, LEASE)
+            .await
+            .unwrap(),
+        VerifyOutcome::Rejected {
+            attempts_left: None
+        },
+        "a request that never settled spent the code"
+    );
 }
 
 async fn purposes_are_isolated(kind: Store) {
@@ -228,7 +342,7 @@ async fn purposes_are_isolated(kind: Store) {
     let as_register = hash_of(&m, SmsPurpose::Register, "123456");
     assert!(matches!(
         store
-            .verify(&m, SmsPurpose::Register, &as_register)
+            .verify(&m, SmsPurpose::Register, &as_register, LEASE)
             .await
             .unwrap(),
         VerifyOutcome::Rejected {
@@ -236,7 +350,10 @@ async fn purposes_are_isolated(kind: Store) {
         }
     ));
     assert!(matches!(
-        store.verify(&m, SmsPurpose::Login, &login).await.unwrap(),
+        store
+            .verify(&m, SmsPurpose::Login, &login, LEASE)
+            .await
+            .unwrap(),
         VerifyOutcome::Accepted(_)
     ));
 }
@@ -369,7 +486,10 @@ async fn withdraw_removes_only_its_own_code(kind: Store) {
         .unwrap();
     store.withdraw(&m, SmsPurpose::Login, &first).await.unwrap();
     assert!(matches!(
-        store.verify(&m, SmsPurpose::Login, &second).await.unwrap(),
+        store
+            .verify(&m, SmsPurpose::Login, &second, LEASE)
+            .await
+            .unwrap(),
         VerifyOutcome::Accepted(_)
     ));
     store
@@ -378,7 +498,10 @@ async fn withdraw_removes_only_its_own_code(kind: Store) {
         .unwrap();
     store.withdraw(&m, SmsPurpose::Login, &first).await.unwrap();
     assert!(matches!(
-        store.verify(&m, SmsPurpose::Login, &first).await.unwrap(),
+        store
+            .verify(&m, SmsPurpose::Login, &first, LEASE)
+            .await
+            .unwrap(),
         VerifyOutcome::Rejected {
             attempts_left: None
         }
@@ -396,7 +519,12 @@ async fn concurrent_checks_of_one_code_accept_once(kind: Store) {
     let handles: Vec<_> = (0..30)
         .map(|_| {
             let (store, m, right) = (store.clone(), m.clone(), right.clone());
-            tokio::spawn(async move { store.verify(&m, SmsPurpose::Login, &right).await.unwrap() })
+            tokio::spawn(async move {
+                store
+                    .verify(&m, SmsPurpose::Login, &right, LEASE)
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     let mut accepted = 0;
@@ -465,7 +593,9 @@ async fn a_forgotten_event_no_longer_counts(kind: Store) {
 }
 
 on_each!(stores:
-    a_restored_code_keeps_its_attempts_and_yields_to_a_newer_one,
+    a_leased_code_is_held_then_spent_or_handed_back,
+    a_lease_never_revives_a_replaced_or_destroyed_code,
+    a_lease_that_runs_out_counts_as_spent,
     a_forgotten_event_no_longer_counts,
     a_code_is_valid_once,
     codes_expire,

@@ -121,6 +121,61 @@ async fn an_enum_written_as_a_string_is_invalid_and_sends_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_enum_default_written_as_a_string_is_invalid() {
+    let app = spawn_app(Backend::Sqlite).spawn().await;
+    let answer = app
+        .graphql(
+            "mutation($p: SmsPurpose! = \"REGISTER\") { sendSmsCode(mobile: \"13711112222\", purpose: $p) { mobile } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        error_code(&answer).as_deref(),
+        Some("GRAPHQL_VALIDATION_FAILED"),
+        "{answer}"
+    );
+    assert!(app.sms.sent().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_mutation_over_get_is_405_whatever_it_selects() {
+    let app = spawn_app(Backend::Sqlite).spawn().await;
+    for document in [
+        "mutation { __typename }",
+        "mutation { a: logout(refreshToken: \"x\") b: logout(refreshToken: \"y\") }",
+    ] {
+        let response = app
+            .get("/graphql")
+            .query(&[("query", document)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{document}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "BAD_REQUEST");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_persisted_query_that_does_not_parse_is_a_one_line_parse_error() {
+    use sha2::Digest;
+    let app = spawn_app(Backend::Sqlite).spawn().await;
+    let query = "{ mobileExists(";
+    let hash = hex::encode(sha2::Sha256::digest(query.as_bytes()));
+    let (_, answer) = post_modern(
+        &app,
+        json!({ "query": query, "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } }),
+    )
+    .await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "GRAPHQL_PARSE_FAILED",
+        "{answer}"
+    );
+    let message = answer["errors"][0]["message"].as_str().unwrap();
+    assert!(!message.contains('\n'), "one line: {message:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_variable_used_but_not_declared_is_invalid() {
     let app = spawn_app(Backend::Sqlite).spawn().await;
     for document in [

@@ -138,6 +138,40 @@ async fn metrics_are_not_public_and_documents_cannot_add_labels() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_error_below_an_operation_is_its_outcome() {
+    let app = spawn_app(Backend::Sqlite)
+        .var("METRICS_ADDR", "127.0.0.1:0")
+        .spawn()
+        .await;
+    let alice = app.register_via_sms("13711112222", PASSWORD).await;
+    let bob = app.register_via_sms("13722223333", PASSWORD).await;
+    let answer = app
+        .graphql_as(
+            alice["accessToken"].as_str(),
+            "query($id: ID!) { other: user(id: $id) { mobile } me { id } }",
+            json!({ "id": bob["user"]["id"] }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&answer).as_deref(),
+        Some("FORBIDDEN"),
+        "{answer}"
+    );
+    let scrape = app.scrape().await;
+    assert_eq!(
+        app.metric(r#"smsauth_graphql_operations_total{operation="user",outcome="FORBIDDEN"}"#)
+            .await,
+        1.0,
+        "{scrape}"
+    );
+    assert_eq!(
+        app.metric(r#"smsauth_graphql_operations_total{operation="me",outcome="ok"}"#)
+            .await,
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_metrics_addr_there_is_no_listener() {
     let app = spawn_app(Backend::Sqlite).spawn().await;
     assert!(app.metrics_address.is_none());
