@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::auth::{JwtKeys, PasswordHasher};
-use crate::codes::{CodeHasher, CodeStore, MemoryCodeStore, RedisCodeStore};
+use crate::codes::{CodeHasher, CodeStore, MemoryCodeStore};
 use crate::config::{Config, SmsProviderKind};
 use crate::db::{self, SqlObserver};
 use crate::graphql::build_schema;
@@ -73,10 +73,7 @@ impl ApplicationBuilder {
         }
 
         let codes: Arc<dyn CodeStore> = match &config.redis {
-            Some(redis) => Arc::new(
-                RedisCodeStore::connect(redis.url.expose_secret(), &redis.key_prefix)
-                    .context("REDIS_URL")?,
-            ),
+            Some(redis) => crate::codes::redis_store(redis)?,
             None => {
                 tracing::warn!(
                     "REDIS_URL is unset: codes and limits live in this process only; \

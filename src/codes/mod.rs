@@ -2,26 +2,32 @@
 //! rate limit, behind one trait with two implementations that pass one shared
 //! test suite (`tests/api/code_store.rs`):
 //!
-//! - [`RedisCodeStore`] (whenever `REDIS_URL` is set): each check-and-change is
-//!   one Lua script, so limits are exact across any number of instances. The
-//!   keys of one mobile share a Redis Cluster hash tag (`{+8613711112222}`).
+//! - [`RedisCodeStore`] (`REDIS_URL`, or `REDIS_CLUSTER_NODES` for a Redis
+//!   Cluster): each check-and-change is one Lua script, so limits are exact
+//!   across any number of instances. Every script's keys share one Redis
+//!   Cluster hash slot (`{+8613711112222}`, `{limit:send-ip:203.0.113.7}`).
 //! - [`MemoryCodeStore`] (the zero-setup default): the same rules behind one
 //!   mutex, for a single process.
 //!
 //! Codes are never stored in plain text, only as an HMAC-SHA256 keyed with a
 //! server secret, and compared in constant time.
 
+mod connection;
 mod memory;
 mod redis;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use async_trait::async_trait;
 use hmac::{Hmac, KeyInit, Mac};
+use secrecy::ExposeSecret;
 use sha2::Sha256;
 
 pub use self::memory::MemoryCodeStore;
 pub use self::redis::RedisCodeStore;
+use crate::config::{RedisConfig, RedisTarget};
 use crate::domain::{Mobile, SmsCode, SmsPurpose};
 use crate::rate_limit::{LimitedAction, RateLimit};
 
@@ -160,6 +166,15 @@ impl Default for CodeLease {
     }
 }
 
+/// How much of the store answers (readiness, contract §3.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreHealth {
+    Up,
+    /// Part of a Redis Cluster answers: requests needing the rest fail.
+    Degraded,
+    Down,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum LimitOutcome {
     Allowed,
@@ -226,8 +241,34 @@ pub trait CodeStore: Send + Sync {
     /// Answers when the store is reachable (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Whether all, part or none of the store answers.
+    async fn health(&self) -> StoreHealth {
+        match self.ping().await {
+            Ok(()) => StoreHealth::Up,
+            Err(_) => StoreHealth::Down,
+        }
+    }
+
     /// A short name for logs and `/readyz`.
     fn kind(&self) -> &'static str;
+}
+
+/// The Redis code store the configuration names: one server or a cluster.
+pub fn redis_store(config: &RedisConfig) -> anyhow::Result<Arc<dyn CodeStore>> {
+    let ca_pem = config.ca_pem.as_deref();
+    Ok(match &config.target {
+        RedisTarget::Single(url) => Arc::new(
+            RedisCodeStore::connect_with_ca(url.expose_secret(), ca_pem, &config.key_prefix)
+                .context("REDIS_URL")?,
+        ),
+        RedisTarget::Cluster(nodes) => {
+            let nodes: Vec<&str> = nodes.iter().map(|node| node.expose_secret()).collect();
+            Arc::new(
+                RedisCodeStore::connect_cluster(&nodes, ca_pem, &config.key_prefix)
+                    .context("REDIS_CLUSTER_NODES")?,
+            )
+        }
+    })
 }
 
 /// Milliseconds of a duration, saturating, at least 1 (Redis rejects `PX 0`).

@@ -1,6 +1,8 @@
 //! The Redis code store. Every check-and-change is one Lua script, so it is
 //! atomic across all instances; the time inside scripts is Redis's own
 //! (`TIME`), so instances with skewed clocks still agree on every window.
+//! Every script touches keys of one Redis Cluster hash slot only: the keys of
+//! one mobile share its tag, and a limit script has one key.
 //!
 //! Keys (`P` is the configured prefix; `{…}` is the Cluster hash tag):
 //! - `P:{+8613711112222}:code:LOGIN` — hash `h` (hex HMAC of the code), `a` (attempts
@@ -12,21 +14,26 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::Script;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
+use redis::cluster_async::ClusterConnection;
+use redis::{ErrorKind, Script, ServerErrorKind};
 
+use super::connection::{self, RedisConnection};
 use super::{
     CodeHash, CodeLease, CodeStore, IssueOutcome, IssueRequest, LimitOutcome, StoreError,
-    VerifyOutcome, millis,
+    StoreHealth, VerifyOutcome, millis,
 };
 use crate::domain::{Mobile, SmsPurpose};
 use crate::rate_limit::{LimitedAction, RateLimit};
 
 /// No Redis call may hold a request longer than this.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Each step of a health probe waits at most this long.
+const HEALTH_STEP_TIMEOUT: Duration = Duration::from_millis(400);
 
-/// Constant-time string equality in Lua (Redis ships the `bit` library).
-const CT_EQ: &str = r#"
+/// Helpers every script starts with: constant-time string equality (Redis
+/// ships the `bit` library), Redis's clock, and the sliding window.
+const HELPERS: &str = r#"
 local function ct_eq(a, b)
   if #a ~= #b then return false end
   local diff = 0
@@ -126,39 +133,85 @@ const LIMIT: &str = r#"
 return sliding(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])
 "#;
 
-pub struct RedisCodeStore {
-    connection: ConnectionManager,
-    prefix: String,
-    issue: Script,
-    verify: Script,
-    settle: Script,
-    withdraw: Script,
-    limit: Script,
-    forget: Script,
+/// One Lua script, run by its SHA1 (`EVALSHA`) and sent whole (`EVAL`, which
+/// also caches it) on the node that lacks it. Not `SCRIPT LOAD`: on a cluster
+/// that goes to every node, and fails while any node is down.
+struct Lua {
+    body: String,
+    sha1: String,
 }
 
-impl RedisCodeStore {
-    /// Connects lazily: the service starts even while Redis is down, answers
-    /// `SERVICE_UNAVAILABLE` meanwhile, and reconnects by itself.
+impl Lua {
+    fn new(body: String) -> Self {
+        let sha1 = Script::new(&body).get_hash().to_owned();
+        Self { body, sha1 }
+    }
+
+    fn with_helpers(body: &str) -> Self {
+        Self::new(format!("{HELPERS}\n{body}"))
+    }
+}
+
+/// The code store on one Redis server ([`ConnectionManager`]) or a Redis
+/// Cluster ([`ClusterConnection`]): the same scripts and keys on both.
+pub struct RedisCodeStore<C = ConnectionManager> {
+    connection: C,
+    prefix: String,
+    issue: Lua,
+    verify: Lua,
+    settle: Lua,
+    withdraw: Lua,
+    limit: Lua,
+    forget: Lua,
+}
+
+impl RedisCodeStore<ConnectionManager> {
+    /// Connects lazily to one server (`redis://` or `rediss://`): the service
+    /// starts even while Redis is down, answers `SERVICE_UNAVAILABLE`
+    /// meanwhile, and reconnects by itself. `ca_pem` adds trusted CAs.
     pub fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(CALL_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)?;
-        let script = |body: &str| Script::new(&format!("{CT_EQ}\n{body}"));
-        Ok(Self {
+        Self::connect_with_ca(url, None, prefix)
+    }
+
+    pub fn connect_with_ca(
+        url: &str,
+        ca_pem: Option<&[u8]>,
+        prefix: &str,
+    ) -> Result<Self, StoreError> {
+        Ok(Self::with_connection(
+            connection::single(url, ca_pem, CALL_TIMEOUT)?,
+            prefix,
+        ))
+    }
+}
+
+impl RedisCodeStore<ClusterConnection> {
+    /// Connects lazily to a Redis Cluster through its seed nodes; the client
+    /// follows slot moves and failovers by itself. Must run inside Tokio.
+    pub fn connect_cluster(
+        nodes: &[&str],
+        ca_pem: Option<&[u8]>,
+        prefix: &str,
+    ) -> Result<Self, StoreError> {
+        Ok(Self::with_connection(
+            connection::cluster(nodes, ca_pem, CALL_TIMEOUT)?,
+            prefix,
+        ))
+    }
+}
+
+impl<C: RedisConnection> RedisCodeStore<C> {
+    fn with_connection(connection: C, prefix: &str) -> Self {
+        Self {
             connection,
             prefix: prefix.to_owned(),
-            issue: script(ISSUE),
-            verify: script(VERIFY),
-            settle: script(SETTLE),
-            withdraw: script(WITHDRAW),
-            limit: script(LIMIT),
-            forget: Script::new(FORGET),
-        })
+            issue: Lua::with_helpers(ISSUE),
+            verify: Lua::with_helpers(VERIFY),
+            settle: Lua::with_helpers(SETTLE),
+            withdraw: Lua::with_helpers(WITHDRAW),
+            limit: Lua::with_helpers(LIMIT),
+            forget: Lua::new(FORGET.to_owned()),
+        }
     }
 
     fn mobile_key(&self, mobile: &Mobile, rest: &str) -> String {
@@ -169,17 +222,37 @@ impl RedisCodeStore {
         self.mobile_key(mobile, &format!("code:{}", purpose.as_str()))
     }
 
+    /// One key per limit and subject, whole in its hash tag: every limit
+    /// script touches exactly this one key, so it never spans slots.
     fn limit_key(&self, action: LimitedAction, subject: &str) -> String {
         format!("{}:{{limit:{}:{subject}}}", self.prefix, action.key_part())
     }
 
-    /// Runs a prepared script with the call timeout.
+    /// Runs `lua` on the node owning `keys` (one slot), within the call timeout.
     async fn run<T: redis::FromRedisValue>(
         &self,
-        invocation: redis::ScriptInvocation<'_>,
+        lua: &Lua,
+        keys: &[String],
+        args: &[String],
     ) -> Result<T, StoreError> {
+        let call = |command: &str, script: &str| {
+            let mut cmd = redis::cmd(command);
+            cmd.arg(script).arg(keys.len()).arg(keys).arg(args);
+            cmd
+        };
         let mut connection = self.connection.clone();
-        let result = tokio::time::timeout(CALL_TIMEOUT, invocation.invoke_async(&mut connection))
+        let attempt = async {
+            match call("EVALSHA", &lua.sha1)
+                .query_async(&mut connection)
+                .await
+            {
+                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    call("EVAL", &lua.body).query_async(&mut connection).await
+                }
+                other => other,
+            }
+        };
+        let result = tokio::time::timeout(CALL_TIMEOUT, attempt)
             .await
             .map_err(|_| anyhow::anyhow!("redis did not answer within {CALL_TIMEOUT:?}"))?;
         Ok(result?)
@@ -192,13 +265,17 @@ impl RedisCodeStore {
         limit: RateLimit,
         event: &str,
     ) -> Result<LimitOutcome, StoreError> {
-        let mut invocation = self.limit.prepare_invoke();
-        invocation
-            .key(self.limit_key(action, subject))
-            .arg(limit.count)
-            .arg(millis(limit.window))
-            .arg(event);
-        let wait_ms: u64 = self.run(invocation).await?;
+        let wait_ms: u64 = self
+            .run(
+                &self.limit,
+                &[self.limit_key(action, subject)],
+                &[
+                    limit.count.to_string(),
+                    millis(limit.window).to_string(),
+                    event.to_owned(),
+                ],
+            )
+            .await?;
         Ok(match wait_ms {
             0 => LimitOutcome::Allowed,
             ms => LimitOutcome::Limited {
@@ -209,33 +286,37 @@ impl RedisCodeStore {
 }
 
 #[async_trait]
-impl CodeStore for RedisCodeStore {
+impl<C: RedisConnection> CodeStore for RedisCodeStore<C> {
     async fn issue(&self, request: IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
         let (cap_count, cap_window) = request
             .per_mobile
             .map_or((0, 1), |cap| (cap.count, millis(cap.window)));
-        let mut invocation = self.issue.prepare_invoke();
-        invocation
-            .key(self.code_key(request.mobile, request.purpose))
-            .key(self.mobile_key(request.mobile, "cooldown"))
-            .key(self.mobile_key(request.mobile, "sends"))
-            .arg(request.code_hash.to_hex())
-            .arg(millis(request.ttl))
-            .arg(request.max_attempts)
-            .arg(if request.cooldown.is_zero() {
-                0
-            } else {
-                millis(request.cooldown)
-            })
-            .arg(cap_count)
-            .arg(cap_window)
-            .arg(if request.exempt_from_mobile_limits {
-                "1"
-            } else {
-                "0"
-            })
-            .arg(uuid::Uuid::new_v4().simple().to_string());
-        let wait_ms: u64 = self.run(invocation).await?;
+        let cooldown_ms = if request.cooldown.is_zero() {
+            0
+        } else {
+            millis(request.cooldown)
+        };
+        let exempt = if request.exempt_from_mobile_limits {
+            "1"
+        } else {
+            "0"
+        };
+        let keys = [
+            self.code_key(request.mobile, request.purpose),
+            self.mobile_key(request.mobile, "cooldown"),
+            self.mobile_key(request.mobile, "sends"),
+        ];
+        let args = [
+            request.code_hash.to_hex(),
+            millis(request.ttl).to_string(),
+            request.max_attempts.to_string(),
+            cooldown_ms.to_string(),
+            cap_count.to_string(),
+            cap_window.to_string(),
+            exempt.to_owned(),
+            uuid::Uuid::new_v4().simple().to_string(),
+        ];
+        let wait_ms: u64 = self.run(&self.issue, &keys, &args).await?;
         Ok(match wait_ms {
             0 => IssueOutcome::Issued,
             ms => IssueOutcome::Refused {
@@ -250,11 +331,13 @@ impl CodeStore for RedisCodeStore {
         purpose: SmsPurpose,
         code_hash: &CodeHash,
     ) -> Result<(), StoreError> {
-        let mut invocation = self.withdraw.prepare_invoke();
-        invocation
-            .key(self.code_key(mobile, purpose))
-            .arg(code_hash.to_hex());
-        let _: i64 = self.run(invocation).await?;
+        let _: i64 = self
+            .run(
+                &self.withdraw,
+                &[self.code_key(mobile, purpose)],
+                &[code_hash.to_hex()],
+            )
+            .await?;
         Ok(())
     }
 
@@ -266,13 +349,17 @@ impl CodeStore for RedisCodeStore {
         lease: Duration,
     ) -> Result<VerifyOutcome, StoreError> {
         let lease_id = CodeLease::new();
-        let mut invocation = self.verify.prepare_invoke();
-        invocation
-            .key(self.code_key(mobile, purpose))
-            .arg(code_hash.to_hex())
-            .arg(lease_id.as_str())
-            .arg(millis(lease));
-        let (status, left): (i64, i64) = self.run(invocation).await?;
+        let (status, left): (i64, i64) = self
+            .run(
+                &self.verify,
+                &[self.code_key(mobile, purpose)],
+                &[
+                    code_hash.to_hex(),
+                    lease_id.as_str().to_owned(),
+                    millis(lease).to_string(),
+                ],
+            )
+            .await?;
         Ok(match status {
             1 => VerifyOutcome::Accepted(lease_id),
             2 => VerifyOutcome::Exhausted,
@@ -292,12 +379,16 @@ impl CodeStore for RedisCodeStore {
         lease: &CodeLease,
         spent: bool,
     ) -> Result<(), StoreError> {
-        let mut invocation = self.settle.prepare_invoke();
-        invocation
-            .key(self.code_key(mobile, purpose))
-            .arg(lease.as_str())
-            .arg(if spent { "1" } else { "0" });
-        let _: i64 = self.run(invocation).await?;
+        let _: i64 = self
+            .run(
+                &self.settle,
+                &[self.code_key(mobile, purpose)],
+                &[
+                    lease.as_str().to_owned(),
+                    if spent { "1" } else { "0" }.to_owned(),
+                ],
+            )
+            .await?;
         Ok(())
     }
 
@@ -317,25 +408,33 @@ impl CodeStore for RedisCodeStore {
         subject: &str,
         event: &str,
     ) -> Result<(), StoreError> {
-        let mut invocation = self.forget.prepare_invoke();
-        invocation.key(self.limit_key(action, subject)).arg(event);
-        let _: i64 = self.run(invocation).await?;
+        let _: i64 = self
+            .run(
+                &self.forget,
+                &[self.limit_key(action, subject)],
+                &[event.to_owned()],
+            )
+            .await?;
         Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut connection = self.connection.clone();
-        let pong: String = tokio::time::timeout(
-            CALL_TIMEOUT,
-            redis::cmd("PING").query_async(&mut connection),
-        )
-        .await
-        .map_err(|_| anyhow::anyhow!("redis did not answer within {CALL_TIMEOUT:?}"))??;
-        anyhow::ensure!(pong == "PONG", "unexpected PING answer");
-        Ok(())
+        match self.health().await {
+            StoreHealth::Up => Ok(()),
+            StoreHealth::Degraded => Err(anyhow::anyhow!("some cluster slots do not answer")),
+            StoreHealth::Down => Err(anyhow::anyhow!("redis does not answer")),
+        }
+    }
+
+    async fn health(&self) -> StoreHealth {
+        // Short steps, so a hung node reads as degraded within readiness's second.
+        let probe = self.connection.clone().health(HEALTH_STEP_TIMEOUT);
+        tokio::time::timeout(2 * HEALTH_STEP_TIMEOUT, probe)
+            .await
+            .unwrap_or(StoreHealth::Down)
     }
 
     fn kind(&self) -> &'static str {
-        "redis"
+        C::KIND
     }
 }

@@ -2,6 +2,7 @@
 //! with the contract's defaults, read once at start.
 
 mod env;
+mod redis_settings;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -35,9 +36,19 @@ pub struct Config {
 
 #[derive(Clone, Debug)]
 pub struct RedisConfig {
-    pub url: SecretString,
+    pub target: RedisTarget,
+    /// `REDIS_CA_FILE`: PEM certificates trusted for `rediss://` besides the system's roots.
+    pub ca_pem: Option<Vec<u8>>,
     /// Prefix of every key, so several deployments (or test runs) can share one Redis.
     pub key_prefix: String,
+}
+
+/// One Redis server (`REDIS_URL`) or the seed nodes of a Redis Cluster
+/// (`REDIS_CLUSTER_NODES`). URLs may carry credentials: secret.
+#[derive(Clone, Debug)]
+pub enum RedisTarget {
+    Single(SecretString),
+    Cluster(Vec<SecretString>),
 }
 
 #[derive(Clone, Debug)]
@@ -159,10 +170,7 @@ impl Config {
                     .unwrap_or_else(|| "sqlite://smsauth.db?mode=rwc".to_owned()),
             ),
             database_max_connections: env.var_parsed("DATABASE_MAX_CONNECTIONS", 10)?,
-            redis: env.var("REDIS_URL")?.map(|url| RedisConfig {
-                url: SecretString::from(url),
-                key_prefix: "smsauth".to_owned(),
-            }),
+            redis: redis_settings::from_source(env)?,
             auto_migrate: env.flag("AUTO_MIGRATE", true)?,
             jwt: JwtConfig {
                 secret: jwt_secret,
@@ -367,10 +375,46 @@ mod tests {
             ("SMS_TEST_NUMBERS", "+8613800000000"),
             ("TRUSTED_PROXIES", "10.0.0.0/99"),
             ("AUTO_MIGRATE", "perhaps"),
+            ("REDIS_URL", "http://127.0.0.1:6379"),
+            (
+                "REDIS_CLUSTER_NODES",
+                "redis://127.0.0.1:7000,rediss://127.0.0.1:7001",
+            ),
+            ("REDIS_CA_FILE", "/nonexistent/ca.pem"),
         ];
         for (key, value) in cases {
             assert_eq!(error_of(&[(key, value)]).key, *key, "{key}={value}");
         }
+    }
+
+    #[test]
+    fn redis_is_one_server_or_one_cluster() {
+        let both = error_of(&[
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ("REDIS_CLUSTER_NODES", "redis://127.0.0.1:7000"),
+        ]);
+        assert_eq!(both.key, "REDIS_CLUSTER_NODES");
+        let ca_without_tls = error_of(&[
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ("REDIS_CA_FILE", "/etc/hostname"),
+        ]);
+        assert_eq!(ca_without_tls.key, "REDIS_CA_FILE");
+        let not_pem = error_of(&[
+            ("REDIS_URL", "rediss://127.0.0.1:6379"),
+            ("REDIS_CA_FILE", "/etc/hostname"),
+        ]);
+        assert_eq!(not_pem.key, "REDIS_CA_FILE");
+        let secret = error_of(&[("REDIS_URL", "http://user:hunter2@127.0.0.1:6379")]);
+        assert!(!secret.to_string().contains("hunter2"), "{secret}");
+
+        let config = Config::from_source(&Env::from_pairs(&[(
+            "REDIS_CLUSTER_NODES",
+            "redis://127.0.0.1:7000, redis://127.0.0.1:7001",
+        )]))
+        .unwrap();
+        let redis = config.redis.unwrap();
+        assert!(matches!(&redis.target, RedisTarget::Cluster(nodes) if nodes.len() == 2));
+        assert!(redis.ca_pem.is_none());
     }
 
     #[test]

@@ -24,6 +24,18 @@ fn store(kind: Store) -> Arc<dyn CodeStore> {
             )
             .unwrap(),
         ),
+        Store::RedisCluster => {
+            let seeds = crate::redis_cluster::shared().seeds();
+            let seeds: Vec<&str> = seeds.split(',').collect();
+            Arc::new(
+                RedisCodeStore::connect_cluster(
+                    &seeds,
+                    None,
+                    &format!("smsauth-test-{}", uuid::Uuid::new_v4().simple()),
+                )
+                .unwrap(),
+            )
+        }
     }
 }
 

@@ -33,6 +33,8 @@ pub enum Backend {
 pub enum Store {
     Memory,
     Redis,
+    /// The Redis Cluster the test binary shares (`redis_cluster::shared`).
+    RedisCluster,
 }
 
 /// Runs each `async fn name(x)` once per deployment variant, as tests in a
@@ -40,7 +42,7 @@ pub enum Store {
 ///
 /// - `on_each!(setups: a, b)`: `on_postgres_and_redis`, `on_sqlite_in_memory` ([`Setup`]);
 /// - `on_each!(databases: a, b)`: `on_postgres`, `on_sqlite` ([`Backend`]);
-/// - `on_each!(stores: a, b)`: `on_redis`, `in_memory` ([`Store`]).
+/// - `on_each!(stores: a, b)`: `on_redis`, `on_redis_cluster`, `in_memory` ([`Store`]).
 #[macro_export]
 macro_rules! on_each {
     (setups: $($name:ident),* $(,)?) => {
@@ -50,7 +52,7 @@ macro_rules! on_each {
         $crate::on_each!(@variants Backend { Postgres => on_postgres, Sqlite => on_sqlite } $($name),*);
     };
     (stores: $($name:ident),* $(,)?) => {
-        $crate::on_each!(@variants Store { Redis => on_redis, Memory => in_memory } $($name),*);
+        $crate::on_each!(@variants Store { Redis => on_redis, RedisCluster => on_redis_cluster, Memory => in_memory } $($name),*);
     };
     (@variants $kind:ident $variants:tt $($name:ident),*) => {$(
         $crate::on_each!(@tests $name $kind $variants);
@@ -85,6 +87,7 @@ pub struct TestAppBuilder {
     vars: Vec<(&'static str, String)>,
     configured_sms: bool,
     postgres_port: Option<u16>,
+    redis_prefix: Option<String>,
 }
 
 pub fn spawn_app(backend: Backend) -> TestAppBuilder {
@@ -94,6 +97,7 @@ pub fn spawn_app(backend: Backend) -> TestAppBuilder {
         vars: Vec::new(),
         configured_sms: false,
         postgres_port: None,
+        redis_prefix: None,
     }
 }
 
@@ -113,6 +117,12 @@ impl TestAppBuilder {
     /// Reaches the fresh PostgreSQL database through this port (a fault-injecting proxy).
     pub fn postgres_port(mut self, port: u16) -> Self {
         self.postgres_port = Some(port);
+        self
+    }
+
+    /// Uses this Redis key prefix (several instances of one deployment share it).
+    pub fn redis_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.redis_prefix = Some(prefix.into());
         self
     }
 
@@ -138,8 +148,11 @@ impl TestAppBuilder {
                 format!("sqlite://{}?mode=rwc", path.display())
             }
         };
-        let redis_prefix = (self.store == Store::Redis)
-            .then(|| format!("smsauth-test-{}", uuid::Uuid::new_v4().simple()));
+        let redis_prefix = (self.store != Store::Memory).then(|| {
+            self.redis_prefix
+                .clone()
+                .unwrap_or_else(|| format!("smsauth-test-{}", uuid::Uuid::new_v4().simple()))
+        });
         let mut pairs: Vec<(&str, String)> = vec![
             ("LISTEN_ADDR", "127.0.0.1:0".to_owned()),
             ("DATABASE_URL", database_url),
@@ -156,8 +169,13 @@ impl TestAppBuilder {
             ("LOGIN_FAILURE_LIMIT_PER_IP", "off".to_owned()),
             ("SMS_ALLOWED_REGIONS", "CN,US".to_owned()),
         ];
-        if self.store == Store::Redis {
-            pairs.push(("REDIS_URL", redis_url()));
+        match self.store {
+            Store::Redis => pairs.push(("REDIS_URL", redis_url())),
+            Store::RedisCluster => pairs.push((
+                "REDIS_CLUSTER_NODES",
+                crate::redis_cluster::shared().seeds(),
+            )),
+            Store::Memory => {}
         }
         pairs.extend(self.vars);
         let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -202,7 +220,8 @@ fn init_test_logging() {
     }
 }
 
-async fn fresh_postgres_database() -> String {
+/// A new, empty PostgreSQL database; its URL.
+pub async fn fresh_postgres_database() -> String {
     let admin_url = postgres_admin_url();
     let admin = Database::connect(&admin_url)
         .await

@@ -1,0 +1,279 @@
+//! Test support: a real Redis Cluster of `redis-server --cluster-enabled yes`
+//! nodes on free loopback ports, made with `redis-cli --cluster create`, its
+//! files in a temporary directory.
+//!
+//! [`shared`] starts one for the whole test binary (tests keep apart by key
+//! prefix). Its nodes run under a small shell that kills them when its stdin
+//! closes, which happens however the test process ends, so no node outlives
+//! the run. A test that kills nodes starts its own with [`RedisCluster::start`];
+//! dropping it kills its nodes and removes its files.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The cluster every test may share (never kill its nodes).
+pub fn shared() -> &'static RedisCluster {
+    static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| RedisCluster::start(3))
+}
+
+pub struct RedisNode {
+    pub port: u16,
+    pid: u32,
+    /// The node lives while this pipe is open.
+    lifeline: Option<ChildStdin>,
+    guard: Child,
+}
+
+impl RedisNode {
+    /// Starts a node with its files in `cluster_dir/PORT` (removed when it dies).
+    pub fn start(cluster_dir: &std::path::Path, port: u16, bus_port: u16, extra: &[&str]) -> Self {
+        let dir = cluster_dir.join(port.to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        let port_text = port.to_string();
+        let mut args: Vec<String> = [
+            "--port",
+            &port_text,
+            "--cluster-port",
+            &bus_port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--daemonize",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "1000",
+            "--cluster-require-full-coverage",
+            "no",
+            "--cluster-replica-validity-factor",
+            "0",
+            "--repl-diskless-sync",
+            "yes",
+            "--repl-diskless-sync-delay",
+            "0",
+            "--dir",
+            &dir.display().to_string(),
+            "--logfile",
+            "redis.log",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let mut guard = Command::new("sh")
+            .arg("-c")
+            .arg(concat!(
+                r#"redis-server "$@" </dev/null >/dev/null 2>&1 & echo $!; read _; "#,
+                r#"kill -9 $! 2>/dev/null; wait $!; rm -rf "$NODE_DIR"; rmdir "$CLUSTER_DIR" 2>/dev/null"#,
+            ))
+            .arg("redis-node")
+            .args(&args)
+            .env("NODE_DIR", &dir)
+            .env("CLUSTER_DIR", cluster_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sh runs");
+        let mut line = String::new();
+        BufReader::new(guard.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("the guard prints the pid");
+        let pid = line.trim().parse().expect("a pid");
+        let lifeline = guard.stdin.take();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {port} (is redis-server installed?)"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            port,
+            pid,
+            lifeline,
+            guard,
+        }
+    }
+
+    /// Kills the node at once, as a crash would.
+    pub fn kill(&mut self) {
+        if self.lifeline.take().is_some() {
+            Command::new("kill")
+                .args(["-9", &self.pid.to_string()])
+                .status()
+                .ok();
+            // The closed lifeline lets the guard clean up and exit.
+            self.guard.wait().ok();
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn connection(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection_with_timeout(Duration::from_secs(2))
+            .unwrap()
+    }
+}
+
+impl Drop for RedisNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub struct RedisCluster {
+    pub nodes: Vec<RedisNode>,
+    dir: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl RedisCluster {
+    /// `masters` masters, each with one replica, all slots assigned, every
+    /// node agreeing the cluster is ok and every replica in sync.
+    pub fn start(masters: usize) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "smsauth-test-cluster-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let nodes: Vec<RedisNode> = (0..masters * 2)
+            .map(|_| RedisNode::start(&dir, free_port(), free_port(), &[]))
+            .collect();
+        let cluster = Self { nodes, dir };
+        let addresses: Vec<String> = cluster
+            .nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port))
+            .collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("redis-cli is installed");
+        assert!(created.success(), "redis-cli --cluster create failed");
+        cluster.wait_until_healthy(Duration::from_secs(30));
+        cluster
+    }
+
+    /// Seed nodes for `REDIS_CLUSTER_NODES`.
+    pub fn seeds(&self) -> String {
+        self.nodes
+            .iter()
+            .map(RedisNode::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn live_nodes(&self) -> impl Iterator<Item = &RedisNode> {
+        self.nodes.iter().filter(|node| node.is_alive())
+    }
+
+    /// Waits until every live node sees all slots served and every replica is in sync.
+    pub fn wait_until_healthy(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let healthy = self.live_nodes().all(|node| {
+                let mut connection = node.connection();
+                let info: String = redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query(&mut connection)
+                    .unwrap_or_default();
+                let replication: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query(&mut connection)
+                    .unwrap_or_default();
+                info.contains("cluster_state:ok")
+                    && info.contains("cluster_slots_ok:16384")
+                    && (replication.contains("role:master")
+                        || replication.contains("master_link_status:up"))
+            });
+            if healthy {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the cluster did not settle");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The hash slot of `key`, as the cluster computes it.
+    pub fn slot_of(&self, key: &str) -> u16 {
+        let mut connection = self.live_nodes().next().unwrap().connection();
+        redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut connection)
+            .unwrap()
+    }
+
+    /// The index in `nodes` of the live master serving `slot`.
+    pub fn master_of(&self, slot: u16) -> usize {
+        let mut connection = self.live_nodes().next().unwrap().connection();
+        let shards: String = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query(&mut connection)
+            .unwrap();
+        for line in shards.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (address, flags) = (fields[1], fields[2]);
+            if !flags.contains("master") || flags.contains("fail") {
+                continue;
+            }
+            let serves = fields[8..].iter().any(|range| {
+                let (low, high) = range.split_once('-').unwrap_or((range, range));
+                match (low.parse::<u16>(), high.parse::<u16>()) {
+                    (Ok(low), Ok(high)) => (low..=high).contains(&slot),
+                    _ => false,
+                }
+            });
+            if serves {
+                let port: u16 = address
+                    .split(['@', ':'])
+                    .nth(1)
+                    .and_then(|p| p.parse().ok())
+                    .unwrap();
+                return self.nodes.iter().position(|n| n.port == port).unwrap();
+            }
+        }
+        panic!("no live master serves slot {slot}");
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        self.nodes.clear();
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+/// A live node is one whose lifeline is still held.
+impl RedisNode {
+    pub fn is_alive(&self) -> bool {
+        self.lifeline.is_some()
+    }
+}
