@@ -88,6 +88,7 @@ pub struct TestAppBuilder {
     configured_sms: bool,
     postgres_port: Option<u16>,
     redis_prefix: Option<String>,
+    database_url: Option<String>,
 }
 
 pub fn spawn_app(backend: Backend) -> TestAppBuilder {
@@ -98,6 +99,7 @@ pub fn spawn_app(backend: Backend) -> TestAppBuilder {
         configured_sms: false,
         postgres_port: None,
         redis_prefix: None,
+        database_url: None,
     }
 }
 
@@ -120,6 +122,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Uses this existing database instead of a fresh one (several instances share it).
+    pub fn database_url(mut self, url: impl Into<String>) -> Self {
+        self.database_url = Some(url.into());
+        self
+    }
+
     /// Uses this Redis key prefix (several instances of one deployment share it).
     pub fn redis_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.redis_prefix = Some(prefix.into());
@@ -135,6 +143,7 @@ impl TestAppBuilder {
     pub async fn spawn(self) -> TestApp {
         init_test_logging();
         let database_url = match self.backend {
+            _ if self.database_url.is_some() => self.database_url.clone().unwrap_or_default(),
             Backend::Postgres => {
                 let url = fresh_postgres_database().await;
                 match self.postgres_port {
