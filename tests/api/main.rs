@@ -22,6 +22,7 @@ mod logs;
 mod me_and_users;
 mod metrics;
 mod mobile_exists;
+mod redis_tls;
 mod scale_out;
 mod schema;
 mod sessions;

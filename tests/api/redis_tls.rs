@@ -1,0 +1,160 @@
+//! `rediss://` against a real `redis-server --tls-port`, with a CA and server
+//! certificate made for the test: trusted through `REDIS_CA_FILE` it works; a
+//! server whose certificate comes from a CA the service does not trust is
+//! refused, never silently accepted.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, error_code, spawn_app};
+
+/// A CA able to sign server certificates, written to `dir/NAME.pem`.
+struct TestCa {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+    pem_path: PathBuf,
+}
+
+impl TestCa {
+    fn new(dir: &Path, name: &str) -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("smsauth test CA {name}"));
+        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+        let pem_path = dir.join(format!("{name}.pem"));
+        std::fs::write(&pem_path, issuer.pem()).unwrap();
+        Self { issuer, pem_path }
+    }
+
+    /// A certificate for 127.0.0.1 and localhost; the paths of its PEM and key.
+    fn server_certificate(&self, dir: &Path) -> (PathBuf, PathBuf) {
+        let params =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server.key"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (cert_path, key_path)
+    }
+}
+
+/// `redis-server` serving TLS only, killed on drop.
+struct TlsRedis {
+    port: u16,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl TlsRedis {
+    fn start(dir: PathBuf, ca: &TestCa) -> Self {
+        let (cert, key) = ca.server_certificate(&dir);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let path = |p: &Path| p.display().to_string();
+        let child = Command::new("redis-server")
+            .args(["--port", "0", "--tls-port", &port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--tls-cert-file",
+                &path(&cert),
+                "--tls-key-file",
+                &path(&key),
+            ])
+            .args(["--tls-ca-cert-file", &path(&ca.pem_path)])
+            .args(["--tls-auth-clients", "no", "--dir", &path(&dir)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server (TLS) did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { port, child, dir }
+    }
+
+    fn url(&self) -> String {
+        format!("rediss://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+async fn readiness(app: &TestApp) -> (u16, Value) {
+    let response = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+const SEND: &str =
+    "mutation($m: String!) { sendSmsCode(mobile: $m, purpose: REGISTER) { mobile } }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rediss_works_with_the_ca_file_and_refuses_an_unknown_ca() {
+    let dir = std::env::temp_dir().join(format!(
+        "smsauth-test-tls-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trusted = TestCa::new(&dir, "trusted");
+    let unknown = TestCa::new(&dir, "unknown");
+    let redis = TlsRedis::start(dir.clone(), &trusted);
+
+    let app = spawn_app(Backend::Postgres)
+        .var("REDIS_URL", redis.url())
+        .var("REDIS_CA_FILE", trusted.pem_path.display().to_string())
+        .spawn()
+        .await;
+    let sent = app.graphql(SEND, json!({ "m": "13711112222" })).await;
+    assert_eq!(error_code(&sent), None, "{sent}");
+    let code = app.last_code("+8613711112222");
+    let registered = app
+        .register("13711112222", &code, "correct horse battery", None)
+        .await;
+    assert_eq!(error_code(&registered), None, "{registered}");
+    assert_eq!(readiness(&app).await.0, 200);
+
+    // A CA the server's certificate does not chain to, or the system's roots alone.
+    for ca_file in [Some(&unknown.pem_path), None] {
+        let mut builder = spawn_app(Backend::Postgres).var("REDIS_URL", redis.url());
+        if let Some(ca_file) = ca_file {
+            builder = builder.var("REDIS_CA_FILE", ca_file.display().to_string());
+        }
+        let app = builder.spawn().await;
+        let started = Instant::now();
+        let refused = app.graphql(SEND, json!({ "m": "13722223333" })).await;
+        assert_eq!(
+            error_code(&refused).as_deref(),
+            Some("SERVICE_UNAVAILABLE"),
+            "{refused}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(app.sms.sent().is_empty(), "nothing sent without the store");
+        let (status, body) = readiness(&app).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["down"], json!(["code_store"]));
+    }
+}
