@@ -11,7 +11,9 @@ use base64::Engine as _;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterConfig;
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
+use redis::cluster_routing::{
+    MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo, SingleNodeRoutingInfo,
+};
 use redis::{ClientTlsConfig, TlsCertificates};
 
 use super::{StoreError, StoreHealth};
@@ -44,51 +46,91 @@ impl RedisConnection for ConnectionManager {
 impl RedisConnection for ClusterConnection {
     const KIND: &'static str = "redis-cluster";
 
-    /// Up when every master the client knows answers and the cluster itself
-    /// reports all slots served; degraded while some node answers and
-    /// reports some slots served; down when no node answers.
+    /// Asks any node that answers for the slot map (`CLUSTER SLOTS`), then
+    /// pings the master of every slot range at its address. Up when every
+    /// slot has a master that answers; degraded while some do; down when no
+    /// node or no master answers.
     async fn health(mut self, timeout: Duration) -> StoreHealth {
         let any_node = RoutingInfo::MultiNode((
             MultipleNodeRoutingInfo::AllNodes,
             Some(ResponsePolicy::OneSucceeded),
         ));
-        let info = tokio::time::timeout(
+        let slots = tokio::time::timeout(
             timeout,
-            self.route_command(redis::cmd("CLUSTER").arg("INFO").clone(), any_node),
+            self.route_command(redis::cmd("CLUSTER").arg("SLOTS").clone(), any_node),
         )
         .await;
-        let slots_ok = match info {
-            Ok(Ok(value)) => redis::from_redis_value::<String>(value)
-                .ok()
-                .and_then(|text| info_field(&text, "cluster_slots_ok")),
-            _ => None,
-        };
-        let Some(slots_ok) = slots_ok.filter(|slots| *slots > 0) else {
+        let Ok(Ok(slots)) = slots else {
             return StoreHealth::Down;
         };
-        let every_master = RoutingInfo::MultiNode((
-            MultipleNodeRoutingInfo::AllMasters,
-            Some(ResponsePolicy::AllSucceeded),
-        ));
-        let pings = tokio::time::timeout(
-            timeout,
-            self.route_command(redis::cmd("PING"), every_master),
-        )
-        .await;
-        if slots_ok == CLUSTER_SLOTS && matches!(pings, Ok(Ok(_))) {
-            StoreHealth::Up
-        } else {
-            StoreHealth::Degraded
+        let ranges = slot_ranges(&slots);
+        let pings = ranges.iter().map(|range| {
+            let mut connection = self.clone();
+            let node = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                host: range.host.clone(),
+                port: range.port,
+            });
+            async move {
+                let pong = tokio::time::timeout(
+                    timeout,
+                    connection.route_command(redis::cmd("PING"), node),
+                )
+                .await;
+                matches!(pong, Ok(Ok(_)))
+            }
+        });
+        let answered = futures::future::join_all(pings).await;
+        let served: u64 = ranges
+            .iter()
+            .zip(&answered)
+            .filter(|(_, answered)| **answered)
+            .map(|(range, _)| range.len())
+            .sum();
+        match served {
+            0 => StoreHealth::Down,
+            CLUSTER_SLOTS => StoreHealth::Up,
+            _ => StoreHealth::Degraded,
         }
     }
 }
 
-/// A numeric `name:value` line of `CLUSTER INFO`.
-fn info_field(info: &str, name: &str) -> Option<u64> {
-    info.lines()
-        .filter_map(|line| line.trim().split_once(':'))
-        .find(|(key, _)| *key == name)
-        .and_then(|(_, value)| value.parse().ok())
+/// One entry of `CLUSTER SLOTS`: a range of slots and its master's address.
+struct SlotRange {
+    first: u64,
+    last: u64,
+    host: String,
+    port: u16,
+}
+
+impl SlotRange {
+    fn len(&self) -> u64 {
+        self.last.saturating_sub(self.first) + 1
+    }
+}
+
+/// Reads `CLUSTER SLOTS` (`[[first, last, [host, port, id, ...], replicas...], ...]`);
+/// an entry it cannot read counts as unserved.
+fn slot_ranges(reply: &redis::Value) -> Vec<SlotRange> {
+    let redis::Value::Array(entries) = reply else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let redis::Value::Array(fields) = entry else {
+                return None;
+            };
+            let redis::Value::Array(master) = fields.get(2)? else {
+                return None;
+            };
+            Some(SlotRange {
+                first: redis::from_redis_value_ref(fields.first()?).ok()?,
+                last: redis::from_redis_value_ref(fields.get(1)?).ok()?,
+                host: redis::from_redis_value_ref(master.first()?).ok()?,
+                port: redis::from_redis_value_ref(master.get(1)?).ok()?,
+            })
+        })
+        .collect()
 }
 
 /// One server, connected lazily and reconnecting by itself.

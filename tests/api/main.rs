@@ -10,6 +10,7 @@ mod redis_cluster;
 mod abuse;
 mod architecture;
 mod bad_input;
+mod cluster_failover;
 mod code_spending;
 mod code_store;
 mod fake_tencent;

@@ -112,6 +112,7 @@ impl RedisNode {
         if self.lifeline.take().is_some() {
             Command::new("kill")
                 .args(["-9", &self.pid.to_string()])
+                .stderr(Stdio::null())
                 .status()
                 .ok();
             // The closed lifeline lets the guard clean up and exit.
@@ -142,6 +143,15 @@ pub struct RedisCluster {
     dir: PathBuf,
 }
 
+/// `REDIS_CLUSTER_NODES` for nodes on these ports.
+pub fn seeds_of(ports: &[u16]) -> String {
+    ports
+        .iter()
+        .map(|port| format!("redis://127.0.0.1:{port}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -154,13 +164,24 @@ impl RedisCluster {
     /// `masters` masters, each with one replica, all slots assigned, every
     /// node agreeing the cluster is ok and every replica in sync.
     pub fn start(masters: usize) -> Self {
+        Self::start_on(&Self::free_ports(masters))
+    }
+
+    /// Client ports for a cluster of `masters` masters with a replica each.
+    pub fn free_ports(masters: usize) -> Vec<u16> {
+        (0..masters * 2).map(|_| free_port()).collect()
+    }
+
+    /// A cluster on these client ports (half of them masters).
+    pub fn start_on(ports: &[u16]) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "smsauth-test-cluster-{}",
             uuid::Uuid::new_v4().simple()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let nodes: Vec<RedisNode> = (0..masters * 2)
-            .map(|_| RedisNode::start(&dir, free_port(), free_port(), &[]))
+        let nodes: Vec<RedisNode> = ports
+            .iter()
+            .map(|port| RedisNode::start(&dir, *port, free_port(), &[]))
             .collect();
         let cluster = Self { nodes, dir };
         let addresses: Vec<String> = cluster
@@ -183,11 +204,7 @@ impl RedisCluster {
 
     /// Seed nodes for `REDIS_CLUSTER_NODES`.
     pub fn seeds(&self) -> String {
-        self.nodes
-            .iter()
-            .map(RedisNode::url)
-            .collect::<Vec<_>>()
-            .join(",")
+        seeds_of(&self.nodes.iter().map(|node| node.port).collect::<Vec<_>>())
     }
 
     fn live_nodes(&self) -> impl Iterator<Item = &RedisNode> {
@@ -231,20 +248,53 @@ impl RedisCluster {
             .unwrap()
     }
 
-    /// The index in `nodes` of the live master serving `slot`.
-    pub fn master_of(&self, slot: u16) -> usize {
+    /// `CLUSTER NODES` as a live node sees it, one field list per node.
+    fn node_table(&self) -> Vec<Vec<String>> {
         let mut connection = self.live_nodes().next().unwrap().connection();
-        let shards: String = redis::cmd("CLUSTER")
+        let table: String = redis::cmd("CLUSTER")
             .arg("NODES")
             .query(&mut connection)
             .unwrap();
-        for line in shards.lines() {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (address, flags) = (fields[1], fields[2]);
+        table
+            .lines()
+            .map(|line| line.split_whitespace().map(str::to_owned).collect())
+            .collect()
+    }
+
+    fn index_of_address(&self, address: &str) -> usize {
+        let port: u16 = address
+            .split(['@', ':'])
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap();
+        self.nodes.iter().position(|n| n.port == port).unwrap()
+    }
+
+    /// The index in `nodes` of the replica of the master at `master`.
+    pub fn replica_of(&self, master: usize) -> usize {
+        let table = self.node_table();
+        let master_port = self.nodes[master].port;
+        let master_id = table
+            .iter()
+            .find(|fields| self.index_of_address(&fields[1]) == master)
+            .map(|fields| fields[0].clone())
+            .unwrap_or_else(|| panic!("no node on port {master_port}"));
+        table
+            .iter()
+            .find(|fields| fields[2].contains("slave") && fields[3] == master_id)
+            .map(|fields| self.index_of_address(&fields[1]))
+            .unwrap_or_else(|| panic!("the master on port {master_port} has no replica"))
+    }
+
+    /// The index in `nodes` of the live master serving `slot`.
+    pub fn master_of(&self, slot: u16) -> usize {
+        for fields in self.node_table() {
+            let (address, flags) = (&fields[1], &fields[2]);
             if !flags.contains("master") || flags.contains("fail") {
                 continue;
             }
             let serves = fields[8..].iter().any(|range| {
+                let range = range.as_str();
                 let (low, high) = range.split_once('-').unwrap_or((range, range));
                 match (low.parse::<u16>(), high.parse::<u16>()) {
                     (Ok(low), Ok(high)) => (low..=high).contains(&slot),
@@ -252,12 +302,7 @@ impl RedisCluster {
                 }
             });
             if serves {
-                let port: u16 = address
-                    .split(['@', ':'])
-                    .nth(1)
-                    .and_then(|p| p.parse().ok())
-                    .unwrap();
-                return self.nodes.iter().position(|n| n.port == port).unwrap();
+                return self.index_of_address(address);
             }
         }
         panic!("no live master serves slot {slot}");
