@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh [--with-peer]: benchmark smsauth on this machine.
+# bench/run.sh [--with-peer] [--cluster]: benchmark smsauth on this machine.
 #
 # Builds the release binary, starts it on PostgreSQL + Redis with a local fake
 # of Tencent's SMS endpoint (so sendSmsCode pays for signing and an HTTP call,
@@ -9,17 +9,25 @@
 # peak RSS during the run. Then two mixed runs: raw Argon2id hashes/s against
 # loginWithPassword, and mobileExists while loginWithPassword floods at 64
 # connections. --with-peer also runs ../shared/peer-django/bench/bench.sh and
-# prints the ratios. Raw output: bench/out/<time>/ (not in git).
+# prints the ratios. --cluster runs on a Redis Cluster of 3 masters on
+# loopback (CLUSTER_PORT..+2, made here, removed after) instead of one Redis.
+# Raw output: bench/out/<time>/ (not in git).
 #
 # Env: DURATION (10), CONCURRENCY (32), THREADS (wrk threads, 1), PROBE_CONCURRENCY (8), USERS (40000: one LOGIN code each, enough for loginWithSms at 4000/s),
 #      PORT (18000), FAKE_PORT (18090), PEER_PORT (18001),
-#      PG (postgres://postgres@127.0.0.1:5432), REDIS_DB (14).
+#      PG (postgres://postgres@127.0.0.1:5432), REDIS_DB (14), CLUSTER_PORT (17301).
 # Needs: wrk (apt-get install -y wrk), psql, redis-cli.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-with_peer=false
-[ "${1:-}" = "--with-peer" ] && with_peer=true
+with_peer=false cluster=false
+for arg in "$@"; do
+  case $arg in
+    --with-peer) with_peer=true ;;
+    --cluster) cluster=true ;;
+    *) echo "bench: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 duration=${DURATION:-10} conc=${CONCURRENCY:-32} threads=${THREADS:-1} users=${USERS:-40000}
 port=${PORT:-18000} fake_port=${FAKE_PORT:-18090} peer_port=${PEER_PORT:-18001}
 pg=${PG:-postgres://postgres@127.0.0.1:5432} redis_db=${REDIS_DB:-14}
@@ -32,10 +40,13 @@ done
 
 echo "bench: building (release)" >&2
 (cd "$repo" && cargo build --release --locked --bin smsauth --example bench_fake_tencent --example argon2_rate -q)
-bin=$repo/target/release
+bin=${CARGO_TARGET_DIR:-$repo/target}/release
 
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+pids=() cluster_dir=
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if [ -n "$cluster_dir" ]; then sleep 0.5; rm -rf "$cluster_dir"; fi
+}
 trap cleanup EXIT
 
 # A fresh database and Redis DB.
@@ -47,6 +58,27 @@ redis-cli -n "$redis_db" flushdb >/dev/null
 pids+=($!)
 
 export LISTEN_ADDR=127.0.0.1:$port DATABASE_URL=$pg/smsauth_bench REDIS_URL=redis://127.0.0.1:6379/$redis_db
+store="Redis"
+if $cluster; then
+  # Three masters, no replicas: the cost of slot routing, not of replication.
+  cluster_port=${CLUSTER_PORT:-17301} cluster_dir=$(mktemp -d) nodes=() seeds=()
+  for p in $cluster_port $((cluster_port + 1)) $((cluster_port + 2)); do
+    mkdir -p "$cluster_dir/$p"
+    redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes --cluster-port $((p + 100)) \
+      --cluster-config-file nodes.conf --cluster-require-full-coverage no --save "" --appendonly no \
+      --dir "$cluster_dir/$p" --logfile redis.log &
+    pids+=($!) nodes+=("127.0.0.1:$p") seeds+=("redis://127.0.0.1:$p")
+  done
+  for p in $cluster_port $((cluster_port + 1)) $((cluster_port + 2)); do
+    for _ in $(seq 1 50); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  done
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$out/cluster.txt"
+  for _ in $(seq 1 100); do redis-cli -p "$cluster_port" cluster info | grep -q cluster_state:ok && break; sleep 0.1; done
+  unset REDIS_URL
+  REDIS_CLUSTER_NODES=$(IFS=,; echo "${seeds[*]}")
+  export REDIS_CLUSTER_NODES
+  store="a Redis Cluster (3 masters)"
+fi
 export JWT_SECRET=bench-secret-bench-secret-bench-secret RUST_LOG=warn
 # PostgreSQL shares the 2 cores here: a small pool means fewer backends
 # switching in and out (mobileExists: 7.1k req/s at 2-4 connections, 6.1k at 16).
@@ -142,7 +174,7 @@ peak_total=$(awk '/^VmHWM:/ {print int($2 / 1024)}' "/proc/$server/status")
 
 {
   echo "# $(date -u +%FT%TZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-  echo "# smsauth $(git -C "$repo" rev-parse --short HEAD) on PostgreSQL + Redis; wrk -t $threads -c $conc -d ${duration}s; $users users"
+  echo "# smsauth $(git -C "$repo" rev-parse --short HEAD) on PostgreSQL + $store; wrk -t $threads -c $conc -d ${duration}s; $users users"
   printf '%-18s %10s %9s %9s %8s %9s %9s\n' operation 'req/s' 'p50 ms' 'p99 ms' errors requests 'RSS MiB'
   for op in $ops; do
     read -r _ name reqs _ rps p50 p99 errs < <(result "$op")

@@ -9,34 +9,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, error_code, fresh_postgres_database, spawn_app};
+use crate::helpers::{
+    Backend, TestApp, error_code, eventually, fresh_postgres_database, spawn_app,
+};
 use crate::redis_cluster::{RedisCluster, seeds_of};
 
 const BOUND: Duration = Duration::from_secs(5);
 const PASSWORD: &str = "correct horse battery";
 
-async fn readiness(app: &TestApp) -> (u16, Value) {
-    let response = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
-/// Polls `check` for up to 30 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what} did not happen by itself");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+/// Failover and first connection must come by themselves within this.
+const RECOVERY: Duration = Duration::from_secs(30);
 
 /// Two instances on `seeds`, one database.
 async fn two_instances(seeds: &str) -> Vec<TestApp> {
@@ -130,7 +112,7 @@ async fn losing_a_master_fails_its_slots_fast_and_heals_after_failover() {
         let (answer, took) = timed_send(app, &kept[1], "REGISTER").await;
         assert_eq!(error_code(&answer), None, "{answer}");
         assert!(took < BOUND, "took {took:?}");
-        let (status, body) = readiness(app).await;
+        let (status, body) = app.readiness().await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(
             body,
@@ -158,12 +140,12 @@ async fn losing_a_master_fails_its_slots_fast_and_heals_after_failover() {
         .unwrap();
     cluster.wait_until_healthy(Duration::from_secs(30));
     for app in &apps {
-        eventually("sending to the lost slots", || async {
+        eventually("sending to the lost slots", RECOVERY, || async {
             error_code(&app.send_code(&lost[2], "REGISTER").await).is_none()
         })
         .await;
-        eventually("readiness", || async {
-            readiness(app).await == (200, json!({ "status": "ready" }))
+        eventually("readiness", RECOVERY, || async {
+            app.readiness().await == (200, json!({ "status": "ready" }))
         })
         .await;
     }
@@ -197,7 +179,7 @@ async fn the_service_starts_while_the_cluster_is_down_and_connects_later() {
     let ports = RedisCluster::free_ports(3);
     let apps = two_instances(&seeds_of(&ports)).await;
     let app = &apps[0];
-    let (status, body) = readiness(app).await;
+    let (status, body) = app.readiness().await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["down"], json!(["code_store"]));
     let (answer, took) = timed_send(app, "13711112222", "REGISTER").await;
@@ -211,12 +193,12 @@ async fn the_service_starts_while_the_cluster_is_down_and_connects_later() {
     let _cluster = tokio::task::spawn_blocking(move || RedisCluster::start_on(&ports))
         .await
         .unwrap();
-    eventually("connecting to the cluster", || async {
+    eventually("connecting to the cluster", RECOVERY, || async {
         error_code(&app.send_code("13711112222", "REGISTER").await).is_none()
     })
     .await;
-    eventually("readiness", || async {
-        readiness(app).await == (200, json!({ "status": "ready" }))
+    eventually("readiness", RECOVERY, || async {
+        app.readiness().await == (200, json!({ "status": "ready" }))
     })
     .await;
 }

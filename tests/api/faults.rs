@@ -13,18 +13,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
-use crate::helpers::{Backend, TestApp, error_code, spawn_app};
+use crate::helpers::{
+    Backend, TestApp, error_code, eventually, free_port, spawn_app, wait_for_port,
+};
 
 /// No request may take longer than this while a dependency is down.
 const BOUND: Duration = Duration::from_secs(5);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct RedisServer {
     port: u16,
@@ -48,11 +42,7 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed (apt-get install redis-server)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(port, "redis-server");
         Self {
             port,
             child: Some(child),
@@ -126,26 +116,8 @@ async fn timed(app: &TestApp, query: &str, variables: Value) -> (Value, Duration
     (answer, started.elapsed())
 }
 
-async fn readiness(app: &TestApp) -> (u16, Value) {
-    let response = app.get("/readyz").send().await.unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
-/// Polls `check` for up to 20 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check().await {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not recover by itself"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+/// Recovery must come by itself within this.
+const RECOVERY: Duration = Duration::from_secs(20);
 
 const SEND: &str =
     "mutation($m: String!) { sendSmsCode(mobile: $m, purpose: REGISTER) { mobile } }";
@@ -183,16 +155,16 @@ async fn a_redis_outage_fails_fast_and_heals() {
         0,
         "no user without a checked code"
     );
-    let (status, body) = readiness(&app).await;
+    let (status, body) = app.readiness().await;
     assert_eq!(status, 503);
     assert_eq!(body["down"], json!(["code_store"]));
 
     let _redis = RedisServer::start(redis.port);
-    eventually("sending", || async {
+    eventually("sending", RECOVERY, || async {
         error_code(&app.graphql(SEND, json!({ "m": "13700000003" })).await).is_none()
     })
     .await;
-    assert_eq!(readiness(&app).await.0, 200);
+    assert_eq!(app.readiness().await.0, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -213,7 +185,10 @@ async fn the_dependency_gauge_follows_a_redis_outage() {
         1.0
     );
     let _redis = RedisServer::start(redis.port);
-    eventually("the gauge", || async { app.metric(UP).await == 1.0 }).await;
+    eventually("the gauge", RECOVERY, || async {
+        app.metric(UP).await == 1.0
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -251,16 +226,16 @@ async fn a_postgres_outage_fails_fast_and_heals() {
         app.sms.sent().is_empty(),
         "nothing sent while the database was down"
     );
-    let (status, body) = readiness(&app).await;
+    let (status, body) = app.readiness().await;
     assert_eq!(status, 503);
     assert_eq!(body["down"], json!(["database"]));
 
     proxy.restore();
-    eventually("the database", || async {
+    eventually("the database", RECOVERY, || async {
         app.graphql(EXISTS, json!({})).await["data"]["mobileExists"] == true
     })
     .await;
-    assert_eq!(readiness(&app).await.0, 200);
+    assert_eq!(app.readiness().await.0, 200);
     assert_eq!(
         error_code(&app.graphql(SEND, json!({ "m": "13700000009" })).await),
         None

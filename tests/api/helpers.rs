@@ -253,6 +253,12 @@ impl TestApp {
         self.client.get(format!("{}{path}", self.address))
     }
 
+    /// `GET /readyz`: its status and JSON body.
+    pub async fn readiness(&self) -> (u16, Value) {
+        let response = self.get("/readyz").send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
     /// A raw POST to `path`, for tests of HTTP itself (status codes, headers).
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
         self.client.post(format!("{}{path}", self.address))
@@ -418,6 +424,44 @@ impl TestApp {
             .unwrap()
             .unwrap();
         row.try_get_by_index::<i64>(0).unwrap()
+    }
+}
+
+/// A loopback port free at the time of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Blocks until something accepts connections on the loopback `port` (a
+/// server the test started); fails the test after 10 s.
+pub fn wait_for_port(port: u16, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not start on port {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Polls `check` every 200 ms until it holds; fails the test after `within`.
+pub async fn eventually<F, Fut>(what: &str, within: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not happen by itself within {within:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
 

@@ -14,6 +14,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::helpers::{free_port, wait_for_port};
+
 /// The cluster every test may share (never kill its nodes).
 pub fn shared() -> &'static RedisCluster {
     static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
@@ -91,14 +93,7 @@ impl RedisNode {
             .expect("the guard prints the pid");
         let pid = line.trim().parse().expect("a pid");
         let lifeline = guard.stdin.take();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on port {port} (is redis-server installed?)"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_port(port, "redis-server (cluster node)");
         Self {
             port,
             pid,
@@ -150,14 +145,6 @@ pub fn seeds_of(ports: &[u16]) -> String {
         .map(|port| format!("redis://127.0.0.1:{port}"))
         .collect::<Vec<_>>()
         .join(",")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl RedisCluster {

@@ -8,9 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, error_code, spawn_app};
+use crate::helpers::{Backend, error_code, free_port, spawn_app, wait_for_port};
 
 /// A CA able to sign server certificates, written to `dir/NAME.pem`.
 struct TestCa {
@@ -54,11 +54,7 @@ struct TlsRedis {
 impl TlsRedis {
     fn start(dir: PathBuf, ca: &TestCa) -> Self {
         let (cert, key) = ca.server_certificate(&dir);
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let path = |p: &Path| p.display().to_string();
         let child = Command::new("redis-server")
             .args(["--port", "0", "--tls-port", &port.to_string()])
@@ -75,14 +71,7 @@ impl TlsRedis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server (TLS) did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_port(port, "redis-server (TLS)");
         Self { port, child, dir }
     }
 
@@ -97,16 +86,6 @@ impl Drop for TlsRedis {
         self.child.wait().ok();
         std::fs::remove_dir_all(&self.dir).ok();
     }
-}
-
-async fn readiness(app: &TestApp) -> (u16, Value) {
-    let response = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
 }
 
 const SEND: &str =
@@ -135,7 +114,7 @@ async fn rediss_works_with_the_ca_file_and_refuses_an_unknown_ca() {
         .register("13711112222", &code, "correct horse battery", None)
         .await;
     assert_eq!(error_code(&registered), None, "{registered}");
-    assert_eq!(readiness(&app).await.0, 200);
+    assert_eq!(app.readiness().await.0, 200);
 
     // A CA the server's certificate does not chain to, or the system's roots alone.
     for ca_file in [Some(&unknown.pem_path), None] {
@@ -153,7 +132,7 @@ async fn rediss_works_with_the_ca_file_and_refuses_an_unknown_ca() {
         );
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(app.sms.sent().is_empty(), "nothing sent without the store");
-        let (status, body) = readiness(&app).await;
+        let (status, body) = app.readiness().await;
         assert_eq!(status, 503, "{body}");
         assert_eq!(body["down"], json!(["code_store"]));
     }

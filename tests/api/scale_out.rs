@@ -39,6 +39,19 @@ fn successes(answers: &[Value]) -> usize {
     answers.iter().filter(|a| error_code(a).is_none()).count()
 }
 
+/// Exactly `count` of `answers` got through the limit (succeeded, or failed
+/// with `passed`, the error of a request the limit let through); every
+/// other one was refused by the limit, naming `reason`.
+fn assert_limited_to(answers: &[Value], passed: Option<&str>, count: usize, reason: &str) {
+    let (through, refused): (Vec<&Value>, Vec<&Value>) = answers
+        .iter()
+        .partition(|a| error_code(a).as_deref() == passed);
+    assert_eq!(through.len(), count, "{answers:?}");
+    for answer in refused {
+        assert_rate_limited(answer, reason);
+    }
+}
+
 fn sms_sent(instances: &[TestApp]) -> usize {
     instances.iter().map(|app| app.sms.sent().len()).sum()
 }
@@ -137,10 +150,7 @@ async fn twenty_parallel_sends_over_three_instances_send_one_sms() {
 
     let answers = join_all((0..20).map(|i| apps[i % 3].send_code("13711112222", "REGISTER"))).await;
 
-    assert_eq!(successes(&answers), 1, "{answers:?}");
-    for refused in answers.iter().filter(|a| error_code(a).is_some()) {
-        assert_rate_limited(refused, "COOLDOWN");
-    }
+    assert_limited_to(&answers, None, 1, "COOLDOWN");
     assert_eq!(sms_sent(&apps), 1, "exactly one provider call");
 }
 
@@ -187,10 +197,7 @@ async fn the_cooldown_and_the_per_mobile_cap_count_once_across_instances() {
     ])
     .await;
     let answers = join_all((0..9).map(|i| apps[i % 3].send_code("13711112222", "REGISTER"))).await;
-    assert_eq!(successes(&answers), 2, "{answers:?}");
-    for refused in answers.iter().filter(|a| error_code(a).is_some()) {
-        assert_rate_limited(refused, "MOBILE_LIMIT");
-    }
+    assert_limited_to(&answers, None, 2, "MOBILE_LIMIT");
     assert_eq!(sms_sent(&apps), 2);
 }
 
@@ -211,10 +218,7 @@ async fn every_per_ip_limit_counts_once_across_instances() {
         async move { app.send_code(&mobile, "REGISTER").await }
     }))
     .await;
-    assert_eq!(successes(&sends), 4, "{sends:?}");
-    for refused in sends.iter().filter(|a| error_code(a).is_some()) {
-        assert_rate_limited(refused, "IP_LIMIT");
-    }
+    assert_limited_to(&sends, None, 4, "IP_LIMIT");
     assert_eq!(sms_sent(&apps), 4);
 
     // Wrong codes for never-sent mobiles: 4 count, then every check is refused.
@@ -224,24 +228,11 @@ async fn every_per_ip_limit_counts_once_across_instances() {
         async move { app.register(&mobile, "000000", PASSWORD, None).await }
     }))
     .await;
-    let wrong = checks
-        .iter()
-        .filter(|a| error_code(a).as_deref() == Some("INVALID_CODE"))
-        .count();
-    assert_eq!(wrong, 4, "{checks:?}");
-    for refused in checks
-        .iter()
-        .filter(|a| error_code(a).as_deref() != Some("INVALID_CODE"))
-    {
-        assert_rate_limited(refused, "VERIFY_LIMIT");
-    }
+    assert_limited_to(&checks, Some("INVALID_CODE"), 4, "VERIFY_LIMIT");
 
     let lookups =
         join_all((0..12).map(|i| apps[i % 3].graphql(EXISTS, json!({ "m": "13711112222" })))).await;
-    assert_eq!(successes(&lookups), 4, "{lookups:?}");
-    for refused in lookups.iter().filter(|a| error_code(a).is_some()) {
-        assert_rate_limited(refused, "MOBILE_EXISTS_LIMIT");
-    }
+    assert_limited_to(&lookups, None, 4, "MOBILE_EXISTS_LIMIT");
 
     let logins = join_all((0..12).map(|i| {
         let account = format!("nobody{i}");
@@ -252,17 +243,7 @@ async fn every_per_ip_limit_counts_once_across_instances() {
         }
     }))
     .await;
-    let failed = logins
-        .iter()
-        .filter(|a| error_code(a).as_deref() == Some("INVALID_CREDENTIALS"))
-        .count();
-    assert_eq!(failed, 4, "{logins:?}");
-    for refused in logins
-        .iter()
-        .filter(|a| error_code(a).as_deref() != Some("INVALID_CREDENTIALS"))
-    {
-        assert_rate_limited(refused, "LOGIN_THROTTLE");
-    }
+    assert_limited_to(&logins, Some("INVALID_CREDENTIALS"), 4, "LOGIN_THROTTLE");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -274,11 +255,7 @@ async fn the_per_account_password_throttle_counts_once_across_instances() {
     let guesses =
         join_all((0..9).map(|i| apps[i % 3].graphql(LOGIN, json!({ "a": "alice", "p": "guess" }))))
             .await;
-    let wrong = guesses
-        .iter()
-        .filter(|a| error_code(a).as_deref() == Some("INVALID_CREDENTIALS"))
-        .count();
-    assert_eq!(wrong, 3, "{guesses:?}");
+    assert_limited_to(&guesses, Some("INVALID_CREDENTIALS"), 3, "LOGIN_THROTTLE");
     // Now even the right password is refused, on every instance.
     for app in &apps {
         assert_rate_limited(
