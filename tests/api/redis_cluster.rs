@@ -22,8 +22,42 @@ pub fn shared() -> &'static RedisCluster {
     CLUSTER.get_or_init(|| RedisCluster::start(3))
 }
 
+/// Certificates for a cluster that speaks only TLS, to clients and between nodes.
+pub struct ClusterTls {
+    pub ca_file: PathBuf,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+impl ClusterTls {
+    fn node_args(&self, port: u16) -> Vec<String> {
+        let path = |p: &PathBuf| p.display().to_string();
+        [
+            "--port".to_owned(),
+            "0".to_owned(),
+            "--tls-port".to_owned(),
+            port.to_string(),
+            "--tls-cluster".to_owned(),
+            "yes".to_owned(),
+            "--tls-replication".to_owned(),
+            "yes".to_owned(),
+            "--tls-auth-clients".to_owned(),
+            "no".to_owned(),
+            "--tls-cert-file".to_owned(),
+            path(&self.cert_file),
+            "--tls-key-file".to_owned(),
+            path(&self.key_file),
+            "--tls-ca-cert-file".to_owned(),
+            path(&self.ca_file),
+        ]
+        .into()
+    }
+}
+
 pub struct RedisNode {
     pub port: u16,
+    /// The CA to trust when the node speaks TLS only.
+    tls_ca: Option<Vec<u8>>,
     pid: u32,
     /// The node lives while this pipe is open.
     lifeline: Option<ChildStdin>,
@@ -32,7 +66,12 @@ pub struct RedisNode {
 
 impl RedisNode {
     /// Starts a node with its files in `cluster_dir/PORT` (removed when it dies).
-    pub fn start(cluster_dir: &std::path::Path, port: u16, bus_port: u16, extra: &[&str]) -> Self {
+    pub fn start(
+        cluster_dir: &std::path::Path,
+        port: u16,
+        bus_port: u16,
+        tls: Option<&ClusterTls>,
+    ) -> Self {
         let dir = cluster_dir.join(port.to_string());
         std::fs::create_dir_all(&dir).unwrap();
         let port_text = port.to_string();
@@ -71,7 +110,8 @@ impl RedisNode {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
-        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        // Later settings win: with TLS, the plain port is switched off.
+        args.extend(tls.map(|tls| tls.node_args(port)).unwrap_or_default());
         let mut guard = Command::new("sh")
             .arg("-c")
             .arg(concat!(
@@ -96,6 +136,7 @@ impl RedisNode {
         wait_for_port(port, "redis-server (cluster node)");
         Self {
             port,
+            tls_ca: tls.map(|tls| std::fs::read(&tls.ca_file).unwrap()),
             pid,
             lifeline,
             guard,
@@ -116,12 +157,27 @@ impl RedisNode {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls_ca.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     pub fn connection(&self) -> redis::Connection {
-        redis::Client::open(self.url())
-            .unwrap()
+        let client = match &self.tls_ca {
+            Some(ca) => {
+                smsauth::tls::install_crypto_provider();
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(ca.clone()),
+                };
+                redis::Client::build_with_tls(self.url(), certificates).unwrap()
+            }
+            None => redis::Client::open(self.url()).unwrap(),
+        };
+        client
             .get_connection_with_timeout(Duration::from_secs(2))
             .unwrap()
     }
@@ -161,6 +217,15 @@ impl RedisCluster {
 
     /// A cluster on these client ports (half of them masters).
     pub fn start_on(ports: &[u16]) -> Self {
+        Self::start_with(ports, None)
+    }
+
+    /// `masters` masters with a replica each, speaking TLS only.
+    pub fn start_tls(masters: usize, tls: &ClusterTls) -> Self {
+        Self::start_with(&Self::free_ports(masters), Some(tls))
+    }
+
+    fn start_with(ports: &[u16], tls: Option<&ClusterTls>) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "smsauth-test-cluster-{}",
             uuid::Uuid::new_v4().simple()
@@ -168,7 +233,7 @@ impl RedisCluster {
         std::fs::create_dir_all(&dir).unwrap();
         let nodes: Vec<RedisNode> = ports
             .iter()
-            .map(|port| RedisNode::start(&dir, *port, free_port(), &[]))
+            .map(|port| RedisNode::start(&dir, *port, free_port(), tls))
             .collect();
         let cluster = Self { nodes, dir };
         let addresses: Vec<String> = cluster
@@ -176,7 +241,11 @@ impl RedisCluster {
             .iter()
             .map(|node| format!("127.0.0.1:{}", node.port))
             .collect();
-        let created = Command::new("redis-cli")
+        let mut create = Command::new("redis-cli");
+        if let Some(tls) = tls {
+            create.arg("--tls").arg("--cacert").arg(&tls.ca_file);
+        }
+        let created = create
             .args(["--cluster", "create"])
             .args(&addresses)
             .args(["--cluster-replicas", "1", "--cluster-yes"])
@@ -191,7 +260,11 @@ impl RedisCluster {
 
     /// Seed nodes for `REDIS_CLUSTER_NODES`.
     pub fn seeds(&self) -> String {
-        seeds_of(&self.nodes.iter().map(|node| node.port).collect::<Vec<_>>())
+        self.nodes
+            .iter()
+            .map(RedisNode::url)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     fn live_nodes(&self) -> impl Iterator<Item = &RedisNode> {

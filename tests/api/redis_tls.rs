@@ -1,7 +1,7 @@
 //! `rediss://` against a real `redis-server --tls-port`, with a CA and server
 //! certificate made for the test: trusted through `REDIS_CA_FILE` it works; a
 //! server whose certificate comes from a CA the service does not trust is
-//! refused, never silently accepted.
+//! refused, never silently accepted. The same for a cluster speaking TLS only.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,6 +11,7 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 use serde_json::json;
 
 use crate::helpers::{Backend, error_code, free_port, spawn_app, wait_for_port};
+use crate::redis_cluster::{ClusterTls, RedisCluster};
 
 /// A CA able to sign server certificates, written to `dir/NAME.pem`.
 struct TestCa {
@@ -136,4 +137,69 @@ async fn rediss_works_with_the_ca_file_and_refuses_an_unknown_ca() {
         assert_eq!(status, 503, "{body}");
         assert_eq!(body["down"], json!(["code_store"]));
     }
+}
+
+/// `REDIS_CA_FILE` applies to every node of a cluster that speaks TLS only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tls_cluster_works_with_the_ca_file_and_refuses_an_unknown_ca() {
+    let dir = std::env::temp_dir().join(format!(
+        "smsauth-test-tls-cluster-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trusted = TestCa::new(&dir, "trusted");
+    let unknown = TestCa::new(&dir, "unknown");
+    let (cert_file, key_file) = trusted.server_certificate(&dir);
+    let tls = ClusterTls {
+        ca_file: trusted.pem_path.clone(),
+        cert_file,
+        key_file,
+    };
+    let cluster = tokio::task::spawn_blocking(move || RedisCluster::start_tls(3, &tls))
+        .await
+        .unwrap();
+    assert!(cluster.seeds().starts_with("rediss://"));
+
+    let app = spawn_app(Backend::Postgres)
+        .var("REDIS_CLUSTER_NODES", cluster.seeds())
+        .var("REDIS_CA_FILE", trusted.pem_path.display().to_string())
+        .spawn()
+        .await;
+    let mobiles = ["13711112222", "13722223333", "13733334444", "13744445555"];
+    let masters: std::collections::BTreeSet<usize> = mobiles
+        .iter()
+        .map(|national| cluster.master_of(cluster.slot_of(&format!("+86{national}"))))
+        .collect();
+    assert!(
+        masters.len() > 1,
+        "the mobiles' keys spread over the masters"
+    );
+    for national in mobiles {
+        let sent = app.graphql(SEND, json!({ "m": national })).await;
+        assert_eq!(error_code(&sent), None, "{sent}");
+        let code = app.last_code(&format!("+86{national}"));
+        let registered = app
+            .register(national, &code, "correct horse battery", None)
+            .await;
+        assert_eq!(error_code(&registered), None, "{registered}");
+    }
+    assert_eq!(app.readiness().await, (200, json!({ "status": "ready" })));
+
+    let app = spawn_app(Backend::Postgres)
+        .var("REDIS_CLUSTER_NODES", cluster.seeds())
+        .var("REDIS_CA_FILE", unknown.pem_path.display().to_string())
+        .spawn()
+        .await;
+    let started = Instant::now();
+    let refused = app.graphql(SEND, json!({ "m": "13711112222" })).await;
+    assert_eq!(
+        error_code(&refused).as_deref(),
+        Some("SERVICE_UNAVAILABLE"),
+        "{refused}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let (status, body) = app.readiness().await;
+    assert_eq!(status, 503, "{body}");
+    drop(cluster);
+    std::fs::remove_dir_all(&dir).ok();
 }
