@@ -168,11 +168,12 @@ pub struct RedisCodeStore<C = ConnectionManager> {
 impl RedisCodeStore<ConnectionManager> {
     /// Connects lazily to one server (`redis://` or `rediss://`): the service
     /// starts even while Redis is down, answers `SERVICE_UNAVAILABLE`
-    /// meanwhile, and reconnects by itself. `ca_pem` adds trusted CAs.
+    /// meanwhile, and reconnects by itself.
     pub fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
         Self::connect_with_ca(url, None, prefix)
     }
 
+    /// The same, trusting the CAs in `ca_pem` besides the system's roots.
     pub fn connect_with_ca(
         url: &str,
         ca_pem: Option<&[u8]>,
