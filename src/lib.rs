@@ -14,6 +14,8 @@
 //! - [`sms`] — SMS providers behind one trait.
 //! - [`auth`] — Argon2id password hashing and JWT access tokens.
 //! - [`db`] — SeaORM entities and queries (PostgreSQL or SQLite).
+//! - [`import_django`] — `smsauth import-django`: users and password hashes
+//!   from the Django original.
 //! - [`config`], [`rate_limit`], [`error`], [`telemetry`], [`tls`],
 //!   [`startup`], [`state`], [`cli`].
 
@@ -26,6 +28,7 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod import_django;
 pub mod instruments;
 pub mod rate_limit;
 pub mod service;

@@ -26,6 +26,7 @@ async fn main() -> ExitCode {
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => migrate(&config).await,
+        Command::ImportDjango(args) => import_django(&config, &args).await,
         Command::Serve | Command::Schema => serve(config).await,
     };
     match result {
@@ -54,5 +55,14 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
     .await?;
     Migrator::up(&db, None).await?;
     tracing::info!("migrations applied");
+    Ok(())
+}
+
+async fn import_django(
+    config: &Config,
+    args: &smsauth::cli::ImportDjangoArgs,
+) -> anyhow::Result<()> {
+    let summary = smsauth::import_django::run(config, &args.options()).await?;
+    println!("{summary}");
     Ok(())
 }

@@ -12,6 +12,7 @@ mod m20261124_000001_create_users;
 mod m20261124_000002_create_sms_messages;
 mod m20261124_000003_create_refresh_tokens;
 mod m20261124_000004_refresh_token_versions;
+mod m20261202_000001_users_legacy_id;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_create_sms_messages::Migration),
             Box::new(m20261124_000003_create_refresh_tokens::Migration),
             Box::new(m20261124_000004_refresh_token_versions::Migration),
+            Box::new(m20261202_000001_users_legacy_id::Migration),
         ]
     }
 }

@@ -1,9 +1,11 @@
-//! Proving who someone is: password hashes and access tokens.
+//! Proving who someone is: password hashes (smsauth's Argon2id and, for
+//! imported users, Django's) and access tokens.
 
 mod jwt;
 mod password_hash;
 mod refresh;
 
+pub use django_hashers::DjangoHasher;
 pub use jwt::{AccessClaims, JwtKeys};
-pub use password_hash::PasswordHasher;
+pub use password_hash::{PasswordCheck, PasswordHasher};
 pub use refresh::{PlainRefreshToken, hash_refresh_token};

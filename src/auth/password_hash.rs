@@ -16,6 +16,16 @@ use tokio::sync::Semaphore;
 
 use crate::error::{AppError, AppResult};
 use crate::telemetry::spawn_blocking_in_span;
+use django_hashers::DjangoHasher;
+
+/// What checking a password found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PasswordCheck {
+    Mismatch,
+    Match,
+    /// A match against a Django hash: store an Argon2id hash in its place.
+    MatchNeedsRehash,
+}
 
 /// A hash of a random password, checked when the account is unknown so that
 /// an unknown account and a wrong password cost the same.
@@ -70,14 +80,33 @@ impl PasswordHasher {
     /// Whether `password` matches `stored`. With no stored hash (unknown
     /// account), verifies against the dummy hash and returns `false`.
     pub async fn verify(&self, password: &str, stored: Option<String>) -> AppResult<bool> {
+        Ok(self.check(password, stored).await? != PasswordCheck::Mismatch)
+    }
+
+    /// Checks `password` against `stored`: smsauth's own Argon2id or one of
+    /// Django's hashes (see the `django_hashers` crate). No stored hash (unknown account),
+    /// an unusable one or an unknown hasher costs a dummy Argon2id check, as
+    /// a wrong password for an account that has signed in here does.
+    pub async fn check(&self, password: &str, stored: Option<String>) -> AppResult<PasswordCheck> {
         let password = SecretString::from(password);
         self.run(move |memory| {
-            let known = stored.is_some();
-            let Some(hash) = stored.or_else(|| DUMMY_HASH.clone()) else {
-                return Ok(false);
+            let password = password.expose_secret().as_bytes();
+            let stored = stored.unwrap_or_default();
+            if DjangoHasher::of(&stored).is_some() {
+                return Ok(match django_hashers::verify(password, &stored, memory) {
+                    true => PasswordCheck::MatchNeedsRehash,
+                    false => PasswordCheck::Mismatch,
+                });
+            }
+            let own = stored.starts_with("$argon2");
+            let Some(hash) = own.then_some(stored).or_else(|| DUMMY_HASH.clone()) else {
+                return Ok(PasswordCheck::Mismatch);
             };
-            let matches = verify_with(password.expose_secret().as_bytes(), &hash, memory);
-            Ok(known && matches)
+            let matches = verify_with(password, &hash, memory);
+            Ok(match own && matches {
+                true => PasswordCheck::Match,
+                false => PasswordCheck::Mismatch,
+            })
         })
         .await
     }

@@ -92,6 +92,7 @@ pub async fn insert(db: &DatabaseConnection, new: NewUser<'_>) -> AppResult<User
         created_at: Set(new.now),
         updated_at: Set(new.now),
         last_login_at: Set(new.signed_in.then_some(new.now)),
+        legacy_id: Set(None),
     };
     row.insert(db)
         .await
@@ -132,4 +133,25 @@ pub async fn set_password<C: sea_orm::ConnectionTrait>(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Replaces an imported user's Django hash with an Argon2id one, only if the
+/// row still holds `legacy_hash`: of several first logins racing, exactly
+/// one writes. Returns whether this call did. The password is the same, so
+/// sessions and the token version are left alone.
+pub async fn replace_legacy_hash(
+    db: &DatabaseConnection,
+    id: UserId,
+    legacy_hash: &str,
+    argon2_hash: String,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let result = Users::update_many()
+        .col_expr(Column::PasswordHash, Expr::value(argon2_hash))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id.as_uuid()))
+        .filter(Column::PasswordHash.eq(legacy_hash))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }

@@ -8,6 +8,9 @@ use secrecy::{ExposeSecret, SecretString};
 use super::sessions::{self, SignInMethod, SignedIn};
 use super::sms_codes::{spend_code_on, under_verify_limit};
 use super::throttle;
+use super::legacy_passwords;
+use crate::auth::PasswordCheck;
+use crate::codes::CodeHasher;
 use crate::db;
 use crate::db::users::{NewUser, UserRow};
 use crate::domain::{
@@ -56,11 +59,12 @@ pub async fn login_with_password(
     let throttle = LoginThrottle::new(state, meta, &account);
     let attempt = throttle::reserve(state, &throttle.limits()).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let matches = state.passwords.verify(password, stored).await?;
+    let check = state.passwords.check(password, stored).await?;
     match user {
-        Some(user) if matches && user.is_active => {
+        Some(user) if check != PasswordCheck::Mismatch && user.is_active => {
             // Not a failure: the attempt does not count.
             attempt.release().await;
+            legacy_passwords::upgrade_if_legacy(state, &user, password, check, now).await;
             sessions::sign_in(state, meta, user, SignInMethod::Password, now).await
         }
         _ => Err(AppError::InvalidCredentials),
@@ -206,7 +210,7 @@ async fn insert_user(
     loop {
         let name = match username {
             Some(name) => name.clone(),
-            None => default_username(state, mobile, attempt)?,
+            None => default_username(&state.code_hasher, mobile, attempt)?,
         };
         let inserted = db::users::insert(
             &state.db,
@@ -230,11 +234,10 @@ async fn insert_user(
 
 /// A default username derived from the mobile without revealing it: `u` and
 /// ten base-32 characters of a keyed hash of the number (and the attempt).
-fn default_username(state: &AppState, mobile: &Mobile, attempt: u32) -> AppResult<Username> {
+/// `import-django` gives the same name to a Django user whose own cannot be kept.
+pub fn default_username(hasher: &CodeHasher, mobile: &Mobile, attempt: u32) -> AppResult<Username> {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let digest = state
-        .code_hasher
-        .digest(&format!("default-username/{attempt}"), mobile.as_str());
+    let digest = hasher.digest(&format!("default-username/{attempt}"), mobile.as_str());
     let tail: String = digest
         .iter()
         .take(10)

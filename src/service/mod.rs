@@ -2,6 +2,7 @@
 //! Resolvers parse their arguments into domain types and call one function here.
 
 pub mod accounts;
+pub mod legacy_passwords;
 pub mod sessions;
 pub mod sms_codes;
 pub mod throttle;

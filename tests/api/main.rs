@@ -17,6 +17,8 @@ mod fake_tencent;
 mod faults;
 mod graphql_http;
 mod graphql_spec;
+mod import_django;
+mod legacy_passwords;
 mod load;
 mod login_password;
 mod logs;
