@@ -79,7 +79,10 @@ mod tests {
         assert_eq!(args.source, "users.json");
         assert_eq!(args.table, "user_user");
         assert!(!args.dry_run);
-        assert_eq!(args.rejects, std::path::PathBuf::from("import-rejects.jsonl"));
+        assert_eq!(
+            args.rejects,
+            std::path::PathBuf::from("import-rejects.jsonl")
+        );
         assert_eq!(args.time_zone, chrono_tz::Asia::Shanghai);
 
         let cli = Cli::try_parse_from([
@@ -102,9 +105,13 @@ mod tests {
         assert_eq!(args.table, "accounts_user");
         assert_eq!(args.time_zone, chrono_tz::UTC);
 
-        let bad = Cli::try_parse_from(["smsauth", "import-django", "x", "--time-zone", "Mars/Base"]);
+        let bad =
+            Cli::try_parse_from(["smsauth", "import-django", "x", "--time-zone", "Mars/Base"]);
         let message = bad.unwrap_err().to_string();
         assert!(message.contains("--time-zone"), "{message}");
-        assert!(Cli::try_parse_from(["smsauth", "import-django"]).is_err(), "SOURCE is required");
+        assert!(
+            Cli::try_parse_from(["smsauth", "import-django"]).is_err(),
+            "SOURCE is required"
+        );
     }
 }

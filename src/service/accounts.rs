@@ -5,10 +5,10 @@ use chrono::{DateTime, Utc};
 use sea_orm::TransactionTrait;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::legacy_passwords;
 use super::sessions::{self, SignInMethod, SignedIn};
 use super::sms_codes::{spend_code_on, under_verify_limit};
 use super::throttle;
-use super::legacy_passwords;
 use crate::auth::PasswordCheck;
 use crate::codes::CodeHasher;
 use crate::db;

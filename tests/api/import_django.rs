@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use smsauth::import_django::{ImportOptions, Summary};
 
 use crate::helpers::{Backend, TestApp, error_code, postgres_admin_url, spawn_app};
-use crate::on_both_databases;
+use crate::on_each;
 
 /// `../shared/django-users`, read at test time.
 pub fn fixture_dir() -> PathBuf {
@@ -348,7 +348,7 @@ async fn users_of_smsauth_keep_their_mobile_username_and_email(backend: Backend)
     );
 }
 
-on_both_databases!(
+on_each!(databases:
     dumpdata_json_imports_every_user_as_the_fixture_says,
     sqlite_database_imports_every_user_as_the_fixture_says,
     a_second_run_imports_only_what_is_new,
@@ -424,7 +424,7 @@ async fn postgres_database_imports_every_user_as_the_fixture_says(backend: Backe
     assert_fixture_outcome(&app, &imported, false).await;
 }
 
-on_both_databases!(postgres_database_imports_every_user_as_the_fixture_says);
+on_each!(databases: postgres_database_imports_every_user_as_the_fixture_says);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sms_sign_in_only_users_can_still_sign_in_by_sms() {

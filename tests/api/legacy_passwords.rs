@@ -6,7 +6,7 @@ use smsauth::domain::UserId;
 
 use crate::helpers::{Backend, Setup, TestApp, error_code, spawn_app, spawn_setup};
 use crate::import_django::{fixture_users, import, json_source};
-use crate::{on_both_databases, on_both_setups};
+use crate::on_each;
 
 const LOGIN: &str = "mutation($a: String!, $p: String!) { loginWithPassword(account: $a, password: $p) { accessToken user { id username } } }";
 
@@ -90,7 +90,7 @@ async fn every_django_hasher_signs_in_and_becomes_argon2id(setup: Setup) {
     }
 }
 
-on_both_setups!(every_django_hasher_signs_in_and_becomes_argon2id);
+on_each!(setups: every_django_hasher_signs_in_and_becomes_argon2id);
 
 /// Every fixture user with a password, at Django 5.2's 1,000,000 rounds too:
 /// by mobile (national and E.164), by username where kept, by email where
@@ -165,7 +165,7 @@ async fn sms_only_users_never_sign_in_with_a_password(backend: Backend) {
     );
 }
 
-on_both_databases!(sms_only_users_never_sign_in_with_a_password);
+on_each!(databases: sms_only_users_never_sign_in_with_a_password);
 
 /// Parallel first logins of one migrated user: every one succeeds, and the
 /// hash is replaced once (the UPDATE is conditional on the Django hash).
@@ -209,4 +209,4 @@ async fn parallel_first_logins_all_succeed_and_rehash_once(backend: Backend) {
     assert_ne!(legacy, upgraded);
 }
 
-on_both_databases!(parallel_first_logins_all_succeed_and_rehash_once);
+on_each!(databases: parallel_first_logins_all_succeed_and_rehash_once);
