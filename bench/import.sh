@@ -14,7 +14,8 @@
 # on the same hash. Databases are dropped at the end.
 #
 # Env: PG (postgres://postgres@127.0.0.1:5432), CARGO_TARGET_DIR (target),
-#      PORT (18100), DJANGO_PYTHON (unset: skip Django's timing).
+#      PORT (18100), DJANGO_PYTHON (unset: skip Django's timing),
+#      SMSAUTH_BIN (a release binary to use instead of building one).
 # Needs: psql, curl, GNU time (/usr/bin/time).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,9 +36,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "bench: building (release)" >&2
-(cd "$repo" && cargo build --release --locked --bin smsauth -q)
-bin=${CARGO_TARGET_DIR:-$repo/target}/release/smsauth
+if [ -n "${SMSAUTH_BIN:-}" ]; then
+  bin=$SMSAUTH_BIN
+else
+  echo "bench: building (release)" >&2
+  (cd "$repo" && cargo build --release --locked --bin smsauth -q)
+  bin=${CARGO_TARGET_DIR:-$repo/target}/release/smsauth
+fi
 
 echo "bench: generating $n Django users" >&2
 psql -q "$pg/postgres" -c "CREATE DATABASE $src" -c "CREATE DATABASE $dst" >/dev/null
