@@ -17,7 +17,9 @@ use crate::graphql::build_schema;
 use crate::http::{HttpState, metrics_router, router, shutdown_signal};
 use crate::instruments::Instruments;
 use crate::service::sessions::prune_expired;
-use crate::sms::{LogSmsProvider, SmsProvider};
+use crate::sms::{
+    AliyunSmsProvider, LogSmsProvider, ProviderChain, SmsProvider, TencentSmsProvider,
+};
 use crate::state::AppState;
 
 pub struct Application {
@@ -98,23 +100,9 @@ impl ApplicationBuilder {
         let ttl_secs = i64::try_from(config.jwt.access_ttl.as_secs()).unwrap_or(i64::MAX);
         let jwt = JwtKeys::new(&secret, ttl_secs, &config.jwt.issuer, &config.jwt.audience);
 
-        let sms: Arc<dyn SmsProvider> = match self.sms {
-            Some(provider) => provider,
-            None => match config.sms.provider {
-                SmsProviderKind::Log => {
-                    tracing::warn!("SMS_PROVIDER=log: codes are written to this log, not sent");
-                    Arc::new(LogSmsProvider)
-                }
-                SmsProviderKind::Tencent => {
-                    let tencent = config.sms.tencent.as_ref().context(
-                        "SMS_PROVIDER: tencent needs the TENCENT_* settings, which are missing",
-                    )?;
-                    Arc::new(
-                        crate::sms::TencentSmsProvider::new(tencent)
-                            .context("SMS_PROVIDER: tencent")?,
-                    )
-                }
-            },
+        let sms = match self.sms {
+            Some(provider) => ProviderChain::single(provider),
+            None => sms_providers(&config)?,
         };
 
         let state = Arc::new(AppState {
@@ -165,6 +153,27 @@ async fn prune_expired_forever(state: Arc<AppState>) {
     }
 }
 
+/// The configured providers, in `SMS_PROVIDER` order.
+fn sms_providers(config: &Config) -> anyhow::Result<ProviderChain> {
+    let mut providers: Vec<Arc<dyn SmsProvider>> = Vec::new();
+    for kind in &config.sms.providers {
+        let missing = || format!("SMS_PROVIDER: {} needs its settings", kind.as_str());
+        providers.push(match kind {
+            SmsProviderKind::Log => {
+                tracing::warn!("SMS_PROVIDER=log: codes are written to this log, not sent");
+                Arc::new(LogSmsProvider)
+            }
+            SmsProviderKind::Tencent => Arc::new(TencentSmsProvider::new(
+                config.sms.tencent.as_ref().with_context(missing)?,
+            )?),
+            SmsProviderKind::Aliyun => Arc::new(AliyunSmsProvider::new(
+                config.sms.aliyun.as_ref().with_context(missing)?,
+            )?),
+        });
+    }
+    Ok(ProviderChain::new(providers, config.sms.provider_skip))
+}
+
 impl Application {
     pub fn builder(config: Config) -> ApplicationBuilder {
         ApplicationBuilder {
@@ -194,7 +203,7 @@ impl Application {
         tracing::info!(
             addr = %self.listener.local_addr()?,
             code_store = self.state.codes.kind(),
-            sms = self.state.sms.name(),
+            sms = self.state.sms.names(),
             "smsauth listening; GraphiQL at /graphql"
         );
         let pruner = tokio::spawn(prune_expired_forever(self.state.clone()));

@@ -9,7 +9,7 @@ use crate::auth::{JwtKeys, PasswordHasher};
 use crate::codes::{CodeHasher, CodeStore};
 use crate::config::Config;
 use crate::instruments::Instruments;
-use crate::sms::SmsProvider;
+use crate::sms::ProviderChain;
 
 pub struct AppState {
     pub config: Arc<Config>,
@@ -17,7 +17,8 @@ pub struct AppState {
     /// For writes a database crash may lose without harm (see `db::connect_relaxed`).
     pub db_relaxed: DatabaseConnection,
     pub codes: Arc<dyn CodeStore>,
-    pub sms: Arc<dyn SmsProvider>,
+    /// The providers of `SMS_PROVIDER`, with failover.
+    pub sms: ProviderChain,
     pub jwt: JwtKeys,
     pub passwords: PasswordHasher,
     pub code_hasher: CodeHasher,

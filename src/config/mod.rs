@@ -3,6 +3,7 @@
 
 mod env;
 mod redis_settings;
+mod sms_providers;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub use env::ConfigError;
 pub use env::Env;
+pub use sms_providers::{AliyunConfig, ProviderEndpoint, SmsProviderKind, TencentConfig};
 
 use crate::domain::{Mobile, Region, SmsCode};
 use crate::rate_limit::RateLimit;
@@ -61,15 +63,12 @@ pub struct JwtConfig {
     pub audience: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SmsProviderKind {
-    Log,
-    Tencent,
-}
-
 #[derive(Clone, Debug)]
 pub struct SmsConfig {
-    pub provider: SmsProviderKind,
+    /// `SMS_PROVIDER`: tried in this order, failing over as `sms::chain` describes.
+    pub providers: Vec<SmsProviderKind>,
+    /// `SMS_PROVIDER_SKIP_SECS`: how long the chain skips a provider that keeps failing.
+    pub provider_skip: Duration,
     pub code_length: usize,
     pub code_ttl: Duration,
     pub resend_cooldown: Duration,
@@ -79,19 +78,7 @@ pub struct SmsConfig {
     pub allowed_regions: Option<Vec<Region>>,
     pub test_numbers: HashMap<Mobile, SmsCode>,
     pub tencent: Option<TencentConfig>,
-}
-
-#[derive(Clone, Debug)]
-pub struct TencentConfig {
-    pub secret_id: String,
-    pub secret_key: SecretString,
-    pub sdk_app_id: String,
-    pub sign_name: String,
-    pub template_id: String,
-    pub region: String,
-    pub endpoint: String,
-    pub connect_timeout: Duration,
-    pub timeout: Duration,
+    pub aliyun: Option<AliyunConfig>,
 }
 
 #[derive(Clone, Debug)]
@@ -139,17 +126,15 @@ impl Config {
                 "must be between 4 and 6",
             ));
         }
-        let provider = env.var_with("SMS_PROVIDER", SmsProviderKind::Log, |raw| {
-            match raw.to_ascii_lowercase().as_str() {
-                "log" => Ok(SmsProviderKind::Log),
-                "tencent" => Ok(SmsProviderKind::Tencent),
-                other => Err(format!("expected log or tencent, got {other:?}")),
-            }
-        })?;
-        let tencent = match provider {
-            SmsProviderKind::Tencent => Some(TencentConfig::from_source(env)?),
-            SmsProviderKind::Log => None,
-        };
+        let providers = sms_providers::providers(env)?;
+        let tencent = providers
+            .contains(&SmsProviderKind::Tencent)
+            .then(|| TencentConfig::from_source(env))
+            .transpose()?;
+        let aliyun = providers
+            .contains(&SmsProviderKind::Aliyun)
+            .then(|| AliyunConfig::from_source(env))
+            .transpose()?;
 
         let jwt_secret = env.var("JWT_SECRET")?.map(SecretString::from);
         if let Some(secret) = &jwt_secret
@@ -184,7 +169,8 @@ impl Config {
                     .unwrap_or_else(|| "smsauth".to_owned()),
             },
             sms: SmsConfig {
-                provider,
+                provider_skip: sms_providers::skip_for(env)?,
+                providers,
                 code_length,
                 code_ttl: seconds(env, "SMS_CODE_TTL_SECS", 300)?,
                 resend_cooldown: seconds_or_zero(env, "SMS_RESEND_COOLDOWN_SECS", 60)?,
@@ -199,6 +185,7 @@ impl Config {
                 test_numbers: test_numbers(env, default_region, code_length)?,
                 default_region,
                 tencent,
+                aliyun,
             },
             limits: LimitsConfig {
                 send_per_mobile: limit(env, "SMS_SEND_LIMIT_PER_MOBILE", "10/24h")?,
@@ -229,36 +216,6 @@ impl Config {
                 max_batch: env.var_parsed("GRAPHQL_MAX_BATCH", 10)?,
                 introspection: env.flag("GRAPHQL_INTROSPECTION", true)?,
             },
-        })
-    }
-}
-
-impl TencentConfig {
-    fn from_source(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            secret_id: env.required_var("TENCENT_SECRET_ID")?,
-            secret_key: SecretString::from(env.required_var("TENCENT_SECRET_KEY")?),
-            sdk_app_id: env.required_var("TENCENT_SMS_SDK_APP_ID")?,
-            sign_name: env.required_var("TENCENT_SMS_SIGN_NAME")?,
-            template_id: env.required_var("TENCENT_SMS_TEMPLATE_ID")?,
-            region: env
-                .var("TENCENT_SMS_REGION")?
-                .unwrap_or_else(|| "ap-guangzhou".to_owned()),
-            endpoint: env.var_with(
-                "TENCENT_SMS_ENDPOINT",
-                "https://sms.tencentcloudapi.com".to_owned(),
-                |raw| {
-                    if raw.starts_with("https://") || raw.starts_with("http://") {
-                        Ok(raw.trim_end_matches('/').to_owned())
-                    } else {
-                        Err(format!("must be an http:// or https:// URL, got {raw:?}"))
-                    }
-                },
-            )?,
-            connect_timeout: Duration::from_millis(
-                env.var_parsed("TENCENT_SMS_CONNECT_TIMEOUT_MS", 3_000)?,
-            ),
-            timeout: Duration::from_millis(env.var_parsed("TENCENT_SMS_TIMEOUT_MS", 10_000)?),
         })
     }
 }
@@ -344,7 +301,7 @@ mod tests {
         assert!(config.auto_migrate);
         assert_eq!(config.jwt.access_ttl, Duration::from_secs(900));
         assert_eq!(config.jwt.refresh_ttl, Duration::from_secs(2_592_000));
-        assert_eq!(config.sms.provider, SmsProviderKind::Log);
+        assert_eq!(config.sms.providers, vec![SmsProviderKind::Log]);
         assert_eq!(config.sms.code_length, 6);
         assert_eq!(config.sms.code_ttl, Duration::from_secs(300));
         assert_eq!(config.sms.resend_cooldown, Duration::from_secs(60));
@@ -422,6 +379,21 @@ mod tests {
         let err = error_of(&[("SMS_PROVIDER", "tencent")]);
         assert_eq!(err.key, "TENCENT_SECRET_ID");
         assert!(!err.to_string().is_empty());
+    }
+
+    #[test]
+    fn each_provider_of_a_chain_needs_its_settings() {
+        let err = error_of(&[("SMS_PROVIDER", "aliyun")]);
+        assert_eq!(err.key, "ALIYUN_ACCESS_KEY_ID");
+        let err = error_of(&[
+            ("SMS_PROVIDER", "tencent,aliyun"),
+            ("TENCENT_SECRET_ID", "AKIDexample"),
+            ("TENCENT_SECRET_KEY", "key"),
+            ("TENCENT_SMS_SDK_APP_ID", "1400006666"),
+            ("TENCENT_SMS_SIGN_NAME", "sign"),
+            ("TENCENT_SMS_TEMPLATE_ID", "1234567"),
+        ]);
+        assert_eq!(err.key, "ALIYUN_ACCESS_KEY_ID");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::db::sms_messages::SmsAuditRow;
 use crate::domain::{CANNOT_RECEIVE_SMS, Mobile, SmsCode, SmsPurpose};
 use crate::error::{AppError, AppResult};
 use crate::rate_limit::LimitedAction;
-use crate::sms::{OutgoingSms, SmsError};
+use crate::sms::{SmsError, SmsReceipt, SmsRequest};
 use crate::state::{AppState, RequestMeta};
 
 /// What the app is told after a send.
@@ -107,66 +107,78 @@ pub async fn send_code(
             config.resend_cooldown
         },
     };
-    let audit_id = uuid::Uuid::now_v7();
-    let mut audit = SmsAuditRow {
-        id: audit_id,
-        mobile: &mobile,
-        purpose,
-        provider: TEST_PROVIDER,
-        sent: true,
-        provider_request_id: None,
-        serial_no: None,
-        fee: None,
-        error_code: None,
-        now,
-    };
     if test_code.is_some() {
         // Counted as sent by `test`, so the send-to-verify funnel stays whole.
         state
             .instruments
             .sms_attempt(TEST_PROVIDER, purpose.as_str(), true, None);
+        let audit = SmsAuditRow {
+            id: uuid::Uuid::now_v7(),
+            mobile: &mobile,
+            purpose,
+            provider: TEST_PROVIDER,
+            sent: true,
+            provider_request_id: None,
+            serial_no: None,
+            fee: None,
+            error_code: None,
+            now,
+        };
         write_audit(state, audit).await;
         return Ok(ticket);
     }
 
-    audit.provider = state.sms.name();
-    let session_context = audit_id.to_string();
-    let sent = state
+    // Every provider tried gets its own audit row; the last attempt is the outcome.
+    let attempts = state
         .sms
-        .send(&OutgoingSms {
+        .send(&SmsRequest {
             mobile: &mobile,
             purpose,
             code: &code,
             ttl_minutes: template_minutes(config.code_ttl),
-            session_context: &session_context,
         })
         .await;
-    match sent {
-        Ok(receipt) => {
-            state
-                .instruments
-                .sms_attempt(state.sms.name(), purpose.as_str(), true, receipt.fee);
-            audit.provider_request_id = receipt.request_id;
-            audit.serial_no = receipt.serial_no;
-            audit.fee = receipt.fee;
-            write_audit(state, audit).await;
-            Ok(ticket)
-        }
-        Err(error) => {
-            // The code was never delivered (or we cannot know): it must not stay valid.
-            // The cooldown and the counts stay, so a failing provider is not hammered.
-            if let Err(e) = state.codes.withdraw(&mobile, purpose, &code_hash).await {
-                tracing::error!(error = %e, "could not withdraw the code of a failed send");
-            }
-            state
-                .instruments
-                .sms_attempt(state.sms.name(), purpose.as_str(), false, None);
-            audit.sent = false;
-            audit.error_code = Some(error.audit_code());
-            write_audit(state, audit).await;
-            Err(delivery_error(error))
+    let mut outcome = Err(AppError::unavailable(
+        "sms provider",
+        anyhow::anyhow!("no SMS provider is configured"),
+    ));
+    for attempt in attempts {
+        let (receipt, error_code) = match &attempt.result {
+            Ok(receipt) => (receipt.clone(), None),
+            Err(error) => (SmsReceipt::default(), Some(error.audit_code())),
+        };
+        state.instruments.sms_attempt(
+            attempt.provider,
+            purpose.as_str(),
+            attempt.result.is_ok(),
+            receipt.fee,
+        );
+        write_audit(
+            state,
+            SmsAuditRow {
+                id: attempt.id,
+                mobile: &mobile,
+                purpose,
+                provider: attempt.provider,
+                sent: attempt.result.is_ok(),
+                provider_request_id: receipt.request_id,
+                serial_no: receipt.serial_no,
+                fee: receipt.fee,
+                error_code,
+                now,
+            },
+        )
+        .await;
+        outcome = attempt.result.map(|_| ()).map_err(delivery_error);
+    }
+    if outcome.is_err() {
+        // The code was never delivered (or we cannot know): it must not stay valid.
+        // The cooldown and the counts stay, so a failing provider is not hammered.
+        if let Err(e) = state.codes.withdraw(&mobile, purpose, &code_hash).await {
+            tracing::error!(error = %e, "could not withdraw the code of a failed send");
         }
     }
+    outcome.map(|()| ticket)
 }
 
 /// The audit row is a record, not part of the answer: a failure to write it is
@@ -186,9 +198,21 @@ fn delivery_error(error: SmsError) -> AppError {
             retry_after,
             provider_code: Some(provider_code),
         },
-        SmsError::InvalidNumber { .. } => AppError::BadUserInput(CANNOT_RECEIVE_SMS),
-        SmsError::Rejected { provider_code } => AppError::SmsDeliveryFailed { provider_code },
-        SmsError::Unavailable { cause } => AppError::unavailable("sms provider", cause),
+        // An account-wide quota that says when it lifts: the app can tell the user when.
+        SmsError::AccountProblem {
+            provider_code,
+            retry_after: Some(retry_after),
+        } => AppError::RateLimited {
+            retry_after,
+            provider_code: Some(provider_code),
+        },
+        SmsError::NumberRefused { .. } => AppError::BadUserInput(CANNOT_RECEIVE_SMS),
+        SmsError::AccountProblem { provider_code, .. } | SmsError::Refused { provider_code } => {
+            AppError::SmsDeliveryFailed { provider_code }
+        }
+        SmsError::NotSent { cause } | SmsError::MaybeSent { cause } => {
+            AppError::unavailable("sms provider", cause)
+        }
     }
 }
 

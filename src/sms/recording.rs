@@ -81,10 +81,11 @@ impl SmsProvider for RecordingSmsProvider {
         }
         let failure = self.failure.lock().ok().and_then(|f| *f);
         match failure {
-            Some(Failure::Rejected) => Err(SmsError::Rejected {
+            Some(Failure::Rejected) => Err(SmsError::AccountProblem {
                 provider_code: "FailedOperation.InsufficientBalanceInSmsPackage".to_owned(),
+                retry_after: None,
             }),
-            Some(Failure::Unavailable) => Err(SmsError::Unavailable {
+            Some(Failure::Unavailable) => Err(SmsError::MaybeSent {
                 cause: anyhow::anyhow!("simulated timeout"),
             }),
             None => {

@@ -170,8 +170,12 @@ where
 /// What a Tencent error code means for the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderFailure {
-    /// One of Tencent's frequency or volume limits; see [`retry_after_secs`].
+    /// One of Tencent's per-number frequency limits; see [`retry_after_secs`].
     RateLimited,
+    /// The SMS application's own daily cap (all numbers, or a whole region): an account-wide
+    /// quota, lifting at midnight Beijing time ([`retry_after_secs`]); another provider may
+    /// send.
+    AccountLimit,
     /// Tencent will not deliver to this number: malformed, opted out, or outside what the
     /// template and account can reach.
     InvalidNumber,
@@ -189,12 +193,17 @@ pub enum ProviderFailure {
 /// the same codes in both places).
 #[must_use]
 pub fn classify(code: &str) -> ProviderFailure {
-    use ProviderFailure::{InvalidNumber, Misconfigured, Other, RateLimited, Unavailable};
+    use ProviderFailure::{
+        AccountLimit, InvalidNumber, Misconfigured, Other, RateLimited, Unavailable,
+    };
 
-    if rate_limit_window(code).is_some() {
-        return RateLimited;
-    }
     match code {
+        "LimitExceeded.AppDailyLimit"
+        | "LimitExceeded.AppMainlandChinaDailyLimit"
+        | "LimitExceeded.AppGlobalDailyLimit"
+        | "LimitExceeded.AppCountryOrRegionDailyLimit"
+        | "LimitExceeded.DailyLimit" => AccountLimit,
+        _ if rate_limit_window(code).is_some() => RateLimited,
         "InvalidParameterValue.IncorrectPhoneNumber"
         | "FailedOperation.PhoneNumberParseFail"
         | "FailedOperation.PhoneNumberInBlacklist"
@@ -390,7 +399,8 @@ fn rate_limit_window(code: &str) -> Option<Window> {
 
 /// Seconds until the limit behind `code` lifts, as far as the service can tell: the
 /// 30-second and one-hour windows in full, the daily ones until the next 00:00 Beijing time.
-/// `Some` exactly for the [`ProviderFailure::RateLimited`] codes, never `Some(0)`.
+/// `Some` exactly for the [`ProviderFailure::RateLimited`] and [`ProviderFailure::AccountLimit`]
+/// codes, never `Some(0)`.
 #[must_use]
 pub fn retry_after_secs(code: &str, now: DateTime<Utc>) -> Option<u64> {
     Some(match rate_limit_window(code)? {
@@ -622,6 +632,9 @@ mod tests {
         "LimitExceeded.PhoneNumberDailyLimit",
         "LimitExceeded.PhoneNumberSameContentDailyLimit",
         "LimitExceeded.DeliveryFrequencyLimit",
+    ];
+
+    const ACCOUNT_LIMIT: &[&str] = &[
         "LimitExceeded.AppDailyLimit",
         "LimitExceeded.AppMainlandChinaDailyLimit",
         "LimitExceeded.AppGlobalDailyLimit",
@@ -718,6 +731,7 @@ mod tests {
     fn every_listed_code_is_classified() {
         let tables = [
             (RATE_LIMITED, ProviderFailure::RateLimited),
+            (ACCOUNT_LIMIT, ProviderFailure::AccountLimit),
             (INVALID_NUMBER, ProviderFailure::InvalidNumber),
             (MISCONFIGURED, ProviderFailure::Misconfigured),
             (UNAVAILABLE, ProviderFailure::Unavailable),
@@ -754,9 +768,9 @@ mod tests {
     }
 
     #[test]
-    fn account_wide_daily_caps_are_rate_limits_that_also_alert_the_operator() {
-        for code in ["LimitExceeded.AppDailyLimit", "LimitExceeded.DailyLimit"] {
-            assert_eq!(classify(code), ProviderFailure::RateLimited, "{code}");
+    fn account_wide_daily_caps_are_account_limits_that_alert_the_operator() {
+        for code in ACCOUNT_LIMIT {
+            assert_eq!(classify(code), ProviderFailure::AccountLimit, "{code}");
             assert!(operator_hint(code).is_some(), "{code}");
         }
     }
@@ -766,7 +780,7 @@ mod tests {
     #[test]
     fn retry_after_is_given_exactly_for_rate_limited_codes() {
         let now = utc(2025, 3, 1, 12, 0, 0);
-        for code in RATE_LIMITED {
+        for code in RATE_LIMITED.iter().chain(ACCOUNT_LIMIT) {
             assert!(retry_after_secs(code, now).is_some_and(|s| s > 0), "{code}");
         }
         for code in INVALID_NUMBER
@@ -819,7 +833,11 @@ mod tests {
     #[test]
     fn every_daily_code_waits_for_beijing_midnight() {
         let now = utc(2025, 3, 1, 4, 0, 0); // 12:00 in Beijing
-        for code in RATE_LIMITED.iter().filter(|c| c.contains("Daily")) {
+        for code in RATE_LIMITED
+            .iter()
+            .chain(ACCOUNT_LIMIT)
+            .filter(|c| c.contains("Daily"))
+        {
             assert_eq!(retry_after_secs(code, now), Some(12 * 3_600), "{code}");
         }
     }

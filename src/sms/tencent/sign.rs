@@ -7,7 +7,7 @@
 //!
 //! - `payload` is the exact body bytes that will be sent: serialize once, sign those bytes,
 //!   send those bytes;
-//! - `host` is the `Host` header that will be sent, `host[:port]` ([`host_header`]);
+//! - `host` is the `Host` header that will be sent, `host[:port]` (`config::ProviderEndpoint::host`);
 //! - `content_type` is the `Content-Type` header that will be sent;
 //! - `timestamp` is taken once per request; send [`Signature::timestamp`] as `X-TC-Timestamp`.
 //!
@@ -34,7 +34,7 @@ pub struct SigningInput<'a> {
     pub secret_id: &'a str,
     /// `TENCENT_SECRET_KEY`; never printed (see the `Debug` impl).
     pub secret_key: &'a str,
-    /// The `Host` header value as sent: `host[:port]`, see [`host_header`].
+    /// The `Host` header value as sent: `host[:port]`, see `config::ProviderEndpoint::host`.
     pub host: &'a str,
     /// The `Content-Type` header value as sent, e.g. `application/json`.
     pub content_type: &'a str,
@@ -119,22 +119,6 @@ pub fn sign(input: &SigningInput<'_>) -> Signature {
         signature,
         authorization,
     }
-}
-
-/// The `Host` header reqwest sends for `endpoint`, which is the host that must be signed:
-/// the host, lowercase, plus `:port` only when the port is not the scheme's default
-/// (`http://127.0.0.1:18080` → `127.0.0.1:18080`, `https://sms.tencentcloudapi.com:443` →
-/// `sms.tencentcloudapi.com`). `None` when the URL has no host.
-///
-/// `Url::port()` is already `None` for the scheme's default port, and hyper writes
-/// `Host` from the same URL the same way.
-#[must_use]
-pub fn host_header(endpoint: &reqwest::Url) -> Option<String> {
-    let host = endpoint.host_str()?.to_ascii_lowercase();
-    Some(match endpoint.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host,
-    })
 }
 
 /// `CanonicalHeaders` values are lowercased and trimmed (the header sent need not be).
@@ -429,42 +413,5 @@ mod tests {
 
         let signed = format!("{:?}", sign(&input));
         assert!(!signed.contains("super-secret-key-value"), "{signed}");
-    }
-
-    #[test]
-    fn host_header_is_what_reqwest_sends_as_host() {
-        let host = |url: &str| host_header(&reqwest::Url::parse(url).unwrap());
-        assert_eq!(
-            host("https://sms.tencentcloudapi.com"),
-            Some("sms.tencentcloudapi.com".into())
-        );
-        assert_eq!(
-            host("https://sms.tencentcloudapi.com/"),
-            Some("sms.tencentcloudapi.com".into())
-        );
-        assert_eq!(
-            host("https://sms.tencentcloudapi.com:443/"),
-            Some("sms.tencentcloudapi.com".into()),
-            "the default https port is not part of Host"
-        );
-        assert_eq!(host("http://127.0.0.1:80"), Some("127.0.0.1".into()));
-        assert_eq!(
-            host("http://127.0.0.1:18080"),
-            Some("127.0.0.1:18080".into())
-        );
-        assert_eq!(
-            host("http://127.0.0.1:18080/"),
-            Some("127.0.0.1:18080".into())
-        );
-        assert_eq!(
-            host("https://sms.tencentcloudapi.com:8443"),
-            Some("sms.tencentcloudapi.com:8443".into())
-        );
-        assert_eq!(
-            host("HTTPS://SMS.AP-Guangzhou.TencentCloudAPI.com"),
-            Some("sms.ap-guangzhou.tencentcloudapi.com".into())
-        );
-        assert_eq!(host("http://[::1]:18080"), Some("[::1]:18080".into()));
-        assert_eq!(host("data:text/plain,hi"), None);
     }
 }
