@@ -560,3 +560,16 @@ fn check(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Receiv
     received.problems = problems;
     received
 }
+
+/// The settings that point the app at this fake.
+pub fn settings(fake: &FakeTencent) -> Vec<(&'static str, String)> {
+    vec![
+        ("TENCENT_SECRET_ID", SECRET_ID.to_owned()),
+        ("TENCENT_SECRET_KEY", SECRET_KEY.to_owned()),
+        ("TENCENT_SMS_SDK_APP_ID", SDK_APP_ID.to_owned()),
+        ("TENCENT_SMS_SIGN_NAME", SIGN_NAME.to_owned()),
+        ("TENCENT_SMS_TEMPLATE_ID", TEMPLATE_ID.to_owned()),
+        ("TENCENT_SMS_REGION", REGION.to_owned()),
+        ("TENCENT_SMS_ENDPOINT", fake.endpoint.clone()),
+    ]
+}

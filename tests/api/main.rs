@@ -8,11 +8,14 @@ mod helpers;
 mod redis_cluster;
 
 mod abuse;
+mod aliyun;
 mod architecture;
 mod bad_input;
 mod cluster_failover;
 mod code_spending;
 mod code_store;
+mod failover;
+mod fake_aliyun;
 mod fake_tencent;
 mod faults;
 mod graphql_http;

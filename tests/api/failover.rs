@@ -1,0 +1,269 @@
+//! `SMS_PROVIDER=tencent,aliyun`: the chain over both local fakes. The next provider is tried
+//! only when the failed one proves the SMS was not sent; every attempt is its own audit row.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+
+use crate::fake_aliyun::{self, FakeAliyun};
+use crate::fake_tencent::{self, FakeTencent};
+use crate::helpers::{Backend, TestApp, error_code, error_extensions, spawn_app};
+
+const PASSWORD: &str = "correct horse battery staple";
+const OUT_OF_BALANCE: &str = "FailedOperation.InsufficientBalanceInSmsPackage";
+
+struct Chain {
+    app: TestApp,
+    tencent: FakeTencent,
+    aliyun: FakeAliyun,
+}
+
+async fn chain(extra: &[(&'static str, &str)]) -> Chain {
+    let tencent = FakeTencent::start().await;
+    let aliyun = FakeAliyun::start().await;
+    let mut builder = spawn_app(Backend::Sqlite)
+        .configured_sms_provider()
+        .var("SMS_PROVIDER", "tencent,aliyun")
+        .var("SMS_RESEND_COOLDOWN_SECS", "0");
+    for (key, value) in fake_tencent::settings(&tencent)
+        .into_iter()
+        .chain(fake_aliyun::settings(&aliyun))
+    {
+        builder = builder.var(key, value);
+    }
+    for (key, value) in extra {
+        builder = builder.var(key, *value);
+    }
+    Chain {
+        app: builder.spawn().await,
+        tencent,
+        aliyun,
+    }
+}
+
+/// A port nothing listens on.
+async fn closed_endpoint() -> String {
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    endpoint
+}
+
+/// `(provider, status, error_code)` of every audit row of `mobile`, oldest first.
+async fn rows(app: &TestApp, mobile: &str) -> Vec<(String, String, Option<String>)> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    use smsauth::db::entity::sms_messages;
+    sms_messages::Entity::find()
+        .filter(sms_messages::Column::Mobile.eq(mobile))
+        .order_by_asc(sms_messages::Column::Id)
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| (row.provider, row.status, row.error_code))
+        .collect()
+}
+
+fn row(provider: &str, status: &str, error: Option<&str>) -> (String, String, Option<String>) {
+    (
+        provider.to_owned(),
+        status.to_owned(),
+        error.map(str::to_owned),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tencent_out_of_balance_fails_over_to_aliyun_and_its_code_signs_in() {
+    let c = chain(&[]).await;
+    let mobile = "+8613700000301";
+    c.tencent
+        .set(fake_tencent::Behaviour::RequestError(OUT_OF_BALANCE));
+    c.app
+        .create_user("failover_user", mobile, None, PASSWORD)
+        .await;
+
+    let answer = c.app.send_code(mobile, "LOGIN").await;
+    assert_eq!(error_code(&answer), None, "{answer}");
+    let from_tencent = c.tencent.single_request();
+    let from_aliyun = c.aliyun.single_request();
+    assert!(from_aliyun.signature_valid && from_aliyun.problems.is_empty());
+    assert_eq!(
+        from_tencent.code(),
+        from_aliyun.code(),
+        "the next provider gets the same code"
+    );
+    assert_eq!(
+        rows(&c.app, mobile).await,
+        vec![
+            row("tencent", "failed", Some(OUT_OF_BALANCE)),
+            row("aliyun", "sent", None)
+        ]
+    );
+    // Each attempt names its own row.
+    assert_ne!(from_tencent.session_context, from_aliyun.param("OutId"));
+
+    let signed_in = c.app.login_with_sms(mobile, &from_aliyun.code()).await;
+    assert_eq!(error_code(&signed_in), None, "{signed_in}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tencent_refusing_connections_fails_over_to_aliyun() {
+    let closed = closed_endpoint().await;
+    let c = chain(&[("TENCENT_SMS_ENDPOINT", closed.as_str())]).await;
+    let mobile = "+8613700000302";
+    let answer = c.app.send_code(mobile, "REGISTER").await;
+    assert_eq!(error_code(&answer), None, "{answer}");
+    assert_eq!(
+        rows(&c.app, mobile).await,
+        vec![
+            row("tencent", "failed", Some("Unavailable")),
+            row("aliyun", "sent", None)
+        ]
+    );
+    let code = c.aliyun.single_request().code();
+    let registered = c.app.register(mobile, &code, PASSWORD, None).await;
+    assert_eq!(error_code(&registered), None, "{registered}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tencent_timeout_after_sending_never_fails_over() {
+    let c = chain(&[("TENCENT_SMS_TIMEOUT_MS", "500")]).await;
+    c.tencent
+        .set(fake_tencent::Behaviour::Slow(Duration::from_secs(3)));
+    let mobile = "+8613700000303";
+    let answer = c.app.send_code(mobile, "REGISTER").await;
+    assert_eq!(
+        error_code(&answer).as_deref(),
+        Some("SERVICE_UNAVAILABLE"),
+        "{answer}"
+    );
+    assert_eq!(c.tencent.requests().len(), 1);
+    assert!(c.aliyun.requests().is_empty(), "Aliyun got nothing");
+    assert_eq!(
+        rows(&c.app, mobile).await,
+        vec![row("tencent", "failed", Some("Unavailable"))]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_number_or_a_per_number_limit_never_fails_over() {
+    let c = chain(&[]).await;
+    let refused = "InvalidParameterValue.IncorrectPhoneNumber";
+    c.tencent.set(fake_tencent::Behaviour::NumberError(refused));
+    let mobile = "+8613700000304";
+    let answer = c.app.send_code(mobile, "REGISTER").await;
+    assert_eq!(
+        error_code(&answer).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{answer}"
+    );
+    assert_eq!(
+        rows(&c.app, mobile).await,
+        vec![row("tencent", "failed", Some(refused))]
+    );
+
+    let limit = "LimitExceeded.PhoneNumberDailyLimit";
+    c.tencent.set(fake_tencent::Behaviour::NumberError(limit));
+    let mobile = "+8613700000305";
+    let answer = c.app.send_code(mobile, "REGISTER").await;
+    assert_eq!(
+        error_code(&answer).as_deref(),
+        Some("RATE_LIMITED"),
+        "{answer}"
+    );
+    assert_eq!(error_extensions(&answer)["providerCode"], limit);
+    assert_eq!(
+        rows(&c.app, mobile).await,
+        vec![row("tencent", "failed", Some(limit))]
+    );
+
+    assert!(
+        c.aliyun.requests().is_empty(),
+        "another provider must not bypass either"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn both_down_is_service_unavailable_with_both_rows_and_no_valid_code() {
+    let closed = closed_endpoint().await;
+    let c = chain(&[("TENCENT_SMS_ENDPOINT", closed.as_str())]).await;
+    c.aliyun.set(fake_aliyun::Behaviour::GatewayError(
+        503,
+        "ServiceUnavailable",
+    ));
+    let mobile = "+8613700000306";
+    let answer = c.app.send_code(mobile, "REGISTER").await;
+    assert_eq!(
+        error_code(&answer).as_deref(),
+        Some("SERVICE_UNAVAILABLE"),
+        "{answer}"
+    );
+    assert_eq!(
+        rows(&c.app, mobile).await,
+        vec![
+            row("tencent", "failed", Some("Unavailable")),
+            row("aliyun", "failed", Some("Unavailable"))
+        ]
+    );
+    let code = c.aliyun.single_request().code();
+    let registered = c.app.register(mobile, &code, PASSWORD, None).await;
+    assert_eq!(error_code(&registered).as_deref(), Some("INVALID_CODE"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provider_failing_5_times_in_a_row_is_skipped_for_a_while_then_retried() {
+    let c = chain(&[("SMS_PROVIDER_SKIP_SECS", "2")]).await;
+    c.tencent
+        .set(fake_tencent::Behaviour::RequestError(OUT_OF_BALANCE));
+    let send = |i: u32| {
+        let app = &c.app;
+        async move {
+            let mobile = format!("+86137000004{i:02}");
+            let answer = app.send_code(&mobile, "REGISTER").await;
+            assert_eq!(error_code(&answer), None, "{answer}");
+            rows(app, &mobile)
+                .await
+                .into_iter()
+                .map(|(provider, status, _)| format!("{provider}:{status}"))
+                .collect::<Vec<_>>()
+        }
+    };
+    for i in 0..5 {
+        assert_eq!(send(i).await, ["tencent:failed", "aliyun:sent"], "send {i}");
+    }
+    // Skipped: no Tencent timeout or refusal in the way, one attempt per send.
+    assert_eq!(send(5).await, ["aliyun:sent"]);
+    assert_eq!(send(6).await, ["aliyun:sent"]);
+    assert_eq!(c.tencent.requests().len(), 5);
+
+    // After the pause Tencent is tried again, and delivers.
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    c.tencent.set(fake_tencent::Behaviour::Succeed);
+    assert_eq!(send(7).await, ["tencent:sent"]);
+    assert_eq!(c.tencent.requests().len(), 6);
+    assert_eq!(c.aliyun.requests().len(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_parallel_sends_during_failover_deliver_exactly_one_sms() {
+    let c = chain(&[("SMS_RESEND_COOLDOWN_SECS", "60")]).await;
+    c.tencent
+        .set(fake_tencent::Behaviour::RequestError(OUT_OF_BALANCE));
+    let mobile = "+8613700000307";
+    let answers = join_all((0..20).map(|_| c.app.send_code(mobile, "REGISTER"))).await;
+    let ok = answers.iter().filter(|a| error_code(a).is_none()).count();
+    let limited = answers
+        .iter()
+        .filter(|a| error_code(a).as_deref() == Some("RATE_LIMITED"))
+        .count();
+    assert_eq!((ok, limited), (1, 19), "{answers:#?}");
+    assert_eq!(c.tencent.requests().len(), 1);
+    assert_eq!(c.aliyun.requests().len(), 1, "exactly one SMS");
+    assert_eq!(
+        rows(&c.app, mobile).await,
+        vec![
+            row("tencent", "failed", Some(OUT_OF_BALANCE)),
+            row("aliyun", "sent", None)
+        ]
+    );
+}
