@@ -267,3 +267,45 @@ async fn twenty_parallel_sends_during_failover_deliver_exactly_one_sms() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn account_wide_caps_internal_errors_and_5xx_fail_over_but_gateway_502_and_content_refusals_do_not()
+ {
+    let c = chain(&[]).await;
+    let cases = [
+        (
+            fake_tencent::Behaviour::RequestError("LimitExceeded.AppDailyLimit"),
+            true,
+        ),
+        (
+            fake_tencent::Behaviour::RequestError("InternalError.Timeout"),
+            true,
+        ),
+        (fake_tencent::Behaviour::HttpStatus(503), true),
+        (fake_tencent::Behaviour::HttpStatus(502), false),
+        (
+            fake_tencent::Behaviour::RequestError("FailedOperation.ContainSensitiveWord"),
+            false,
+        ),
+    ];
+    for (i, (behaviour, fails_over)) in cases.into_iter().enumerate() {
+        c.tencent.set(behaviour.clone());
+        let mobile = format!("+86137000005{i:02}");
+        let before = c.aliyun.requests().len();
+        let answer = c.app.send_code(&mobile, "REGISTER").await;
+        let providers: Vec<String> = rows(&c.app, &mobile)
+            .await
+            .into_iter()
+            .map(|r| r.0)
+            .collect();
+        if fails_over {
+            assert_eq!(error_code(&answer), None, "{behaviour:?}: {answer}");
+            assert_eq!(providers, ["tencent", "aliyun"], "{behaviour:?}");
+            assert_eq!(c.aliyun.requests().len(), before + 1);
+        } else {
+            assert!(error_code(&answer).is_some(), "{behaviour:?}: {answer}");
+            assert_eq!(providers, ["tencent"], "{behaviour:?}");
+            assert_eq!(c.aliyun.requests().len(), before);
+        }
+    }
+}

@@ -5,13 +5,10 @@
 use std::time::{Duration, Instant};
 
 use sea_orm::EntityTrait;
-use serde_json::Value;
+use serde_json::{Value, json};
 use smsauth::db::entity::sms_messages;
 
-use crate::fake_tencent::{
-    Behaviour, FakeTencent, MESSAGE_MARKER, REGION, SDK_APP_ID, SECRET_ID, SECRET_KEY, SIGN_NAME,
-    TEMPLATE_ID,
-};
+use crate::fake_tencent::{self, Behaviour, FakeTencent, MESSAGE_MARKER, REGION, SECRET_KEY};
 use crate::helpers::{Backend, TestApp, error_code, error_extensions, spawn_app};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -21,14 +18,10 @@ async fn app_for(fake: &FakeTencent, extra: &[(&'static str, &str)]) -> TestApp 
     let mut builder = spawn_app(Backend::Sqlite)
         .configured_sms_provider()
         .var("SMS_PROVIDER", "tencent")
-        .var("TENCENT_SECRET_ID", SECRET_ID)
-        .var("TENCENT_SECRET_KEY", SECRET_KEY)
-        .var("TENCENT_SMS_SDK_APP_ID", SDK_APP_ID)
-        .var("TENCENT_SMS_SIGN_NAME", SIGN_NAME)
-        .var("TENCENT_SMS_TEMPLATE_ID", TEMPLATE_ID)
-        .var("TENCENT_SMS_REGION", REGION)
-        .var("TENCENT_SMS_ENDPOINT", fake.endpoint.clone())
         .var("SMS_RESEND_COOLDOWN_SECS", "0");
+    for (key, value) in fake_tencent::settings(fake) {
+        builder = builder.var(key, value);
+    }
     for (key, value) in extra {
         builder = builder.var(key, *value);
     }
@@ -132,149 +125,170 @@ async fn a_send_is_signed_delivered_and_audited_with_serial_and_fee() {
     assert_eq!(error_code(&registered), None, "{registered}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_wrong_secret_key_is_sms_delivery_failed_and_nothing_secret_is_shown() {
-    let mobile = "+8613700000002";
-    let fake = FakeTencent::start().await;
-    let app = app_for(
-        &fake,
-        &[("TENCENT_SECRET_KEY", "wrong-key-on-the-app-side")],
-    )
-    .await;
-    let answer = app.send_code(mobile, "REGISTER").await;
-
-    let received = fake.single_request();
-    assert!(!received.signature_valid);
-    assert_eq!(received.answered, "AuthFailure.SignatureFailure");
-    assert_eq!(
-        error_code(&answer).as_deref(),
-        Some("SMS_DELIVERY_FAILED"),
-        "{answer}"
-    );
-    assert_eq!(
-        error_extensions(&answer)["providerCode"],
-        "AuthFailure.SignatureFailure"
-    );
-    assert_nothing_secret(&answer);
-    assert_failed_audit_row(&app, mobile, "AuthFailure.SignatureFailure").await;
-    assert_code_withdrawn(&app, mobile, &received.code()).await;
+/// One of Tencent's refusals and what the app answers for it.
+struct Refusal {
+    behaviour: Behaviour,
+    /// Settings of the app for this case only (they get their own app and fake).
+    settings: &'static [(&'static str, &'static str)],
+    code: &'static str,
+    /// Checked against the error's `extensions`; `retryAfter: "until-midnight"` means
+    /// between 1 s and a day.
+    extensions: Value,
+    /// The failed audit row's `error_code`.
+    audit: &'static str,
+    /// What the fake answered (the request error code, or `HTTP <status>`).
+    answered: &'static str,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn tencents_daily_limit_is_rate_limited_until_beijing_midnight() {
-    let mobile = "+8613700000003";
-    let code = "LimitExceeded.PhoneNumberDailyLimit";
-    let (app, fake, answer) = send_with(Behaviour::NumberError(code), mobile).await;
+async fn each_tencent_refusal_maps_to_its_contract_code_and_leaves_no_valid_code() {
+    let signature = "AuthFailure.SignatureFailure";
+    let daily = "LimitExceeded.PhoneNumberDailyLimit";
+    let thirty = "LimitExceeded.PhoneNumberThirtySecondLimit";
+    let app_daily = "LimitExceeded.AppDailyLimit";
+    let number = "InvalidParameterValue.IncorrectPhoneNumber";
+    let balance = "FailedOperation.InsufficientBalanceInSmsPackage";
+    let template = "FailedOperation.TemplateParamSetNotMatchApprovedTemplate";
+    let sensitive = "FailedOperation.ContainSensitiveWord";
+    let refusals = [
+        Refusal {
+            behaviour: Behaviour::Succeed,
+            settings: &[("TENCENT_SECRET_KEY", "wrong-key-on-the-app-side")],
+            code: "SMS_DELIVERY_FAILED",
+            extensions: json!({ "providerCode": signature }),
+            audit: signature,
+            answered: signature,
+        },
+        Refusal {
+            behaviour: Behaviour::NumberError(daily),
+            settings: &[],
+            code: "RATE_LIMITED",
+            extensions: json!({ "providerCode": daily, "retryAfter": "until-midnight" }),
+            audit: daily,
+            answered: daily,
+        },
+        Refusal {
+            behaviour: Behaviour::RequestError(thirty),
+            settings: &[],
+            code: "RATE_LIMITED",
+            extensions: json!({ "providerCode": thirty, "retryAfter": 30 }),
+            audit: thirty,
+            answered: thirty,
+        },
+        // The application's own daily cap: with no other provider, the user is told when.
+        Refusal {
+            behaviour: Behaviour::RequestError(app_daily),
+            settings: &[],
+            code: "RATE_LIMITED",
+            extensions: json!({ "providerCode": app_daily, "retryAfter": "until-midnight" }),
+            audit: app_daily,
+            answered: app_daily,
+        },
+        Refusal {
+            behaviour: Behaviour::NumberError(number),
+            settings: &[],
+            code: "BAD_USER_INPUT",
+            extensions: json!({ "field": "mobile" }),
+            audit: number,
+            answered: number,
+        },
+        Refusal {
+            behaviour: Behaviour::RequestError(balance),
+            settings: &[],
+            code: "SMS_DELIVERY_FAILED",
+            extensions: json!({ "providerCode": balance }),
+            audit: balance,
+            answered: balance,
+        },
+        Refusal {
+            behaviour: Behaviour::NumberError(template),
+            settings: &[],
+            code: "SMS_DELIVERY_FAILED",
+            extensions: json!({ "providerCode": template }),
+            audit: template,
+            answered: template,
+        },
+        Refusal {
+            behaviour: Behaviour::RequestError(sensitive),
+            settings: &[],
+            code: "SMS_DELIVERY_FAILED",
+            extensions: json!({ "providerCode": sensitive }),
+            audit: sensitive,
+            answered: sensitive,
+        },
+        Refusal {
+            behaviour: Behaviour::RequestError("InternalError"),
+            settings: &[],
+            code: "SERVICE_UNAVAILABLE",
+            extensions: json!({}),
+            audit: "Unavailable",
+            answered: "InternalError",
+        },
+        Refusal {
+            behaviour: Behaviour::HttpStatus(502),
+            settings: &[],
+            code: "SERVICE_UNAVAILABLE",
+            extensions: json!({}),
+            audit: "Unavailable",
+            answered: "HTTP 502",
+        },
+        Refusal {
+            behaviour: Behaviour::HttpStatus(503),
+            settings: &[],
+            code: "SERVICE_UNAVAILABLE",
+            extensions: json!({}),
+            audit: "Unavailable",
+            answered: "HTTP 503",
+        },
+    ];
 
-    assert_eq!(
-        error_code(&answer).as_deref(),
-        Some("RATE_LIMITED"),
-        "{answer}"
-    );
-    let extensions = error_extensions(&answer);
-    assert_eq!(extensions["providerCode"], code);
-    let retry_after = extensions["retryAfter"].as_u64().unwrap();
-    assert!((1..=86_400).contains(&retry_after), "{retry_after}");
-    assert_nothing_secret(&answer);
-    assert_failed_audit_row(&app, mobile, code).await;
-    assert_code_withdrawn(&app, mobile, &fake.single_request().code()).await;
-}
+    let shared_fake = FakeTencent::start().await;
+    let shared_app = app_for(&shared_fake, &[]).await;
+    for (i, refusal) in refusals.into_iter().enumerate() {
+        let own = if refusal.settings.is_empty() {
+            None
+        } else {
+            let fake = FakeTencent::start().await;
+            let app = app_for(&fake, refusal.settings).await;
+            Some((app, fake))
+        };
+        let (app, fake) = match &own {
+            Some((app, fake)) => (app, fake),
+            None => (&shared_app, &shared_fake),
+        };
+        let mobile = format!("+86137000000{:02}", 20 + i);
+        fake.set(refusal.behaviour.clone());
+        let requests_before = fake.requests().len();
+        let answer = app.send_code(&mobile, "REGISTER").await;
+        let what = format!("{:?}: {answer}", refusal.behaviour);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn tencents_thirty_second_limit_as_a_request_error_is_rate_limited_for_30_s() {
-    let mobile = "+8613700000004";
-    let code = "LimitExceeded.PhoneNumberThirtySecondLimit";
-    let (app, _fake, answer) = send_with(Behaviour::RequestError(code), mobile).await;
-
-    assert_eq!(
-        error_code(&answer).as_deref(),
-        Some("RATE_LIMITED"),
-        "{answer}"
-    );
-    assert_eq!(error_extensions(&answer)["retryAfter"], 30);
-    assert_eq!(error_extensions(&answer)["providerCode"], code);
-    assert_failed_audit_row(&app, mobile, code).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_number_tencent_refuses_is_bad_user_input() {
-    let mobile = "+8613700000005";
-    let code = "InvalidParameterValue.IncorrectPhoneNumber";
-    let (app, fake, answer) = send_with(Behaviour::NumberError(code), mobile).await;
-
-    assert_eq!(
-        error_code(&answer).as_deref(),
-        Some("BAD_USER_INPUT"),
-        "{answer}"
-    );
-    assert_eq!(error_extensions(&answer)["field"], "mobile");
-    assert_nothing_secret(&answer);
-    assert_failed_audit_row(&app, mobile, code).await;
-    assert_code_withdrawn(&app, mobile, &fake.single_request().code()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_empty_sms_package_is_sms_delivery_failed_with_the_provider_code() {
-    let mobile = "+8613700000006";
-    let code = "FailedOperation.InsufficientBalanceInSmsPackage";
-    let (app, fake, answer) = send_with(Behaviour::RequestError(code), mobile).await;
-
-    assert_eq!(
-        error_code(&answer).as_deref(),
-        Some("SMS_DELIVERY_FAILED"),
-        "{answer}"
-    );
-    assert_eq!(error_extensions(&answer)["providerCode"], code);
-    assert_nothing_secret(&answer);
-    assert_failed_audit_row(&app, mobile, code).await;
-    assert_code_withdrawn(&app, mobile, &fake.single_request().code()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_template_refused_for_one_number_is_sms_delivery_failed() {
-    let mobile = "+8613700000007";
-    let code = "FailedOperation.TemplateParamSetNotMatchApprovedTemplate";
-    let (app, _fake, answer) = send_with(Behaviour::NumberError(code), mobile).await;
-
-    assert_eq!(
-        error_code(&answer).as_deref(),
-        Some("SMS_DELIVERY_FAILED"),
-        "{answer}"
-    );
-    assert_eq!(error_extensions(&answer)["providerCode"], code);
-    assert_nothing_secret(&answer);
-    assert_failed_audit_row(&app, mobile, code).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_tencent_internal_error_is_service_unavailable() {
-    let mobile = "+8613700000008";
-    let (app, fake, answer) = send_with(Behaviour::RequestError("InternalError"), mobile).await;
-
-    assert_eq!(
-        error_code(&answer).as_deref(),
-        Some("SERVICE_UNAVAILABLE"),
-        "{answer}"
-    );
-    assert_nothing_secret(&answer);
-    assert_failed_audit_row(&app, mobile, "Unavailable").await;
-    assert_code_withdrawn(&app, mobile, &fake.single_request().code()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_gateway_502_is_service_unavailable() {
-    let mobile = "+8613700000009";
-    let (app, fake, answer) = send_with(Behaviour::HttpStatus(502), mobile).await;
-
-    assert_eq!(
-        error_code(&answer).as_deref(),
-        Some("SERVICE_UNAVAILABLE"),
-        "{answer}"
-    );
-    assert_eq!(fake.single_request().answered, "HTTP 502");
-    assert_nothing_secret(&answer);
-    assert_failed_audit_row(&app, mobile, "Unavailable").await;
-    assert_code_withdrawn(&app, mobile, &fake.single_request().code()).await;
+        assert_eq!(error_code(&answer).as_deref(), Some(refusal.code), "{what}");
+        let extensions = error_extensions(&answer);
+        for (key, value) in refusal.extensions.as_object().unwrap() {
+            if value == "until-midnight" {
+                let secs = extensions[key].as_u64().unwrap_or(0);
+                assert!((1..=86_400).contains(&secs), "{key} of {what}");
+            } else {
+                assert_eq!(&extensions[key], value, "{key} of {what}");
+            }
+        }
+        assert_nothing_secret(&answer);
+        let requests = fake.requests();
+        assert_eq!(
+            requests.len(),
+            requests_before + 1,
+            "one request, never repeated: {what}"
+        );
+        let received = requests.last().unwrap();
+        assert_eq!(received.answered, refusal.answered, "{what}");
+        assert_eq!(
+            received.signature_valid,
+            refusal.settings.is_empty(),
+            "{what}"
+        );
+        assert_failed_audit_row(app, &mobile, refusal.audit).await;
+        assert_code_withdrawn(app, &mobile, &received.code()).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
