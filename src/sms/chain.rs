@@ -6,8 +6,8 @@
 //! **Skipping a dead provider.** A provider whose last [`FAILURES_BEFORE_SKIP`] attempts all
 //! failed in a way that fails over is skipped for `SMS_PROVIDER_SKIP_SECS`, so a dead one
 //! does not add its connect timeout to every send. After that it is tried again; one more
-//! such failure skips it again at once, one success (or any answer that shows it working: a
-//! refused number, a per-number limit, a timeout) clears its record. When every provider
+//! such failure skips it again at once, any other outcome (a success, a refused number, a
+//! per-number limit, a timeout) starts its count afresh. When every provider
 //! is being skipped, all are tried in order as usual: skipping only helps when there is
 //! somewhere else to go.
 

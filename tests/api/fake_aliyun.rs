@@ -461,14 +461,14 @@ fn check(
             ));
         }
     }
-    if let Some(numbers) = param("PhoneNumbers") {
-        if numbers.split(',').any(|n| !phone_number_ok(n)) {
-            problems.push((
-                "isv.MOBILE_NUMBER_ILLEGAL",
-                200,
-                format!("PhoneNumbers {numbers:?}"),
-            ));
-        }
+    if let Some(numbers) = param("PhoneNumbers")
+        && numbers.split(',').any(|n| !phone_number_ok(n))
+    {
+        problems.push((
+            "isv.MOBILE_NUMBER_ILLEGAL",
+            200,
+            format!("PhoneNumbers {numbers:?}"),
+        ));
     }
     if param("SignName").is_some_and(|s| s != SIGN_NAME) {
         problems.push((
