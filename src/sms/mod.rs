@@ -10,7 +10,7 @@
 //! - [`TencentSmsProvider`] (`tencent`): Tencent Cloud SMS, TC3-HMAC-SHA256; see [`tencent`].
 //! - [`AliyunSmsProvider`] (`aliyun`): Alibaba Cloud SMS, ACS3-HMAC-SHA256; see [`aliyun`].
 //! - [`http`]: the HTTP plumbing the cloud providers share (client, transport failures,
-//!   bounded bodies, log scrubbing).
+//!   bounded bodies, log scrubbing); [`wire`]: serde helpers for their answers.
 
 pub mod aliyun;
 pub mod chain;
@@ -18,6 +18,7 @@ pub mod http;
 mod log;
 mod recording;
 pub mod tencent;
+pub mod wire;
 
 use std::time::Duration;
 

@@ -12,34 +12,27 @@ use crate::fake_aliyun::{
     self, ACCESS_KEY_SECRET, Behaviour, CODE_PARAM, FakeAliyun, MESSAGE_MARKER, SIGN_NAME,
     TEMPLATE_CODE,
 };
-use crate::helpers::{Backend, TestApp, error_code, error_extensions, spawn_app};
-
-const PASSWORD: &str = "correct horse battery staple";
+use crate::helpers::{TestApp, error_code, error_extensions};
+use crate::provider_checks::{self as checks, PASSWORD, app_with_provider, assert_code_withdrawn};
 
 async fn app_for(fake: &FakeAliyun, extra: &[(&'static str, &str)]) -> TestApp {
-    let mut builder = spawn_app(Backend::Sqlite)
-        .configured_sms_provider()
-        .var("SMS_PROVIDER", "aliyun")
-        .var("SMS_RESEND_COOLDOWN_SECS", "0");
-    for (key, value) in fake_aliyun::settings(fake) {
-        builder = builder.var(key, value);
-    }
-    for (key, value) in extra {
-        builder = builder.var(key, *value);
-    }
-    builder.spawn().await
+    app_with_provider("aliyun", fake_aliyun::settings(fake), extra).await
 }
 
 fn assert_nothing_secret(answer: &Value) {
-    let text = answer.to_string();
-    for secret in [
-        ACCESS_KEY_SECRET,
-        MESSAGE_MARKER,
-        "fakeAliyunSecret",
-        "wrong-aliyun-secret",
-    ] {
-        assert!(!text.contains(secret), "{secret:?} leaked into {text}");
-    }
+    checks::assert_nothing_secret(
+        answer,
+        &[
+            ACCESS_KEY_SECRET,
+            MESSAGE_MARKER,
+            "fakeAliyunSecret",
+            "wrong-aliyun-secret",
+        ],
+    );
+}
+
+async fn assert_failed_audit_row(app: &TestApp, mobile: &str, error_code: &str) {
+    checks::assert_failed_audit_row(app, "aliyun", mobile, error_code).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -241,25 +234,6 @@ async fn each_aliyun_answer_maps_to_its_contract_code() {
     );
 }
 
-async fn assert_failed_audit_row(app: &TestApp, mobile: &str, error_code: &str) {
-    let rows = app
-        .count(&format!(
-            "SELECT COUNT(*) FROM sms_messages WHERE mobile = '{mobile}' AND provider = 'aliyun' \
-             AND status = 'failed' AND error_code = '{error_code}'"
-        ))
-        .await;
-    assert_eq!(
-        rows, 1,
-        "one failed aliyun row for {mobile} with {error_code}"
-    );
-    let all = app
-        .count(&format!(
-            "SELECT COUNT(*) FROM sms_messages WHERE mobile = '{mobile}'"
-        ))
-        .await;
-    assert_eq!(all, 1, "no other row for {mobile}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_wrong_secret_is_refused_by_the_signature_check_and_nothing_secret_is_shown() {
     let mobile = "+8613700000102";
@@ -309,8 +283,7 @@ async fn a_slow_answer_times_out_within_the_bound_and_is_not_repeated() {
     let received = fake.single_request();
     assert!(received.signature_valid);
     assert_failed_audit_row(&app, mobile, "Unavailable").await;
-    let registered = app.register(mobile, &received.code(), PASSWORD, None).await;
-    assert_eq!(error_code(&registered).as_deref(), Some("INVALID_CODE"));
+    assert_code_withdrawn(&app, mobile, &received.code()).await;
 }
 
 /// A bad provider setting stops the binary at start with exit status 2, naming the variable

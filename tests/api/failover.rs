@@ -7,9 +7,9 @@ use futures::future::join_all;
 
 use crate::fake_aliyun::{self, FakeAliyun};
 use crate::fake_tencent::{self, FakeTencent};
-use crate::helpers::{Backend, TestApp, error_code, error_extensions, spawn_app};
+use crate::helpers::{TestApp, error_code, error_extensions};
+use crate::provider_checks::{PASSWORD, app_with_provider, assert_code_withdrawn};
 
-const PASSWORD: &str = "correct horse battery staple";
 const OUT_OF_BALANCE: &str = "FailedOperation.InsufficientBalanceInSmsPackage";
 
 struct Chain {
@@ -21,21 +21,10 @@ struct Chain {
 async fn chain(extra: &[(&'static str, &str)]) -> Chain {
     let tencent = FakeTencent::start().await;
     let aliyun = FakeAliyun::start().await;
-    let mut builder = spawn_app(Backend::Sqlite)
-        .configured_sms_provider()
-        .var("SMS_PROVIDER", "tencent,aliyun")
-        .var("SMS_RESEND_COOLDOWN_SECS", "0");
-    for (key, value) in fake_tencent::settings(&tencent)
-        .into_iter()
-        .chain(fake_aliyun::settings(&aliyun))
-    {
-        builder = builder.var(key, value);
-    }
-    for (key, value) in extra {
-        builder = builder.var(key, *value);
-    }
+    let mut settings = fake_tencent::settings(&tencent);
+    settings.extend(fake_aliyun::settings(&aliyun));
     Chain {
-        app: builder.spawn().await,
+        app: app_with_provider("tencent,aliyun", settings, extra).await,
         tencent,
         aliyun,
     }
@@ -205,9 +194,7 @@ async fn both_down_is_service_unavailable_with_both_rows_and_no_valid_code() {
             row("aliyun", "failed", Some("Unavailable"))
         ]
     );
-    let code = c.aliyun.single_request().code();
-    let registered = c.app.register(mobile, &code, PASSWORD, None).await;
-    assert_eq!(error_code(&registered).as_deref(), Some("INVALID_CODE"));
+    assert_code_withdrawn(&c.app, mobile, &c.aliyun.single_request().code()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

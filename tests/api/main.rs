@@ -28,6 +28,7 @@ mod logs;
 mod me_and_users;
 mod metrics;
 mod mobile_exists;
+mod provider_checks;
 mod redis_tls;
 mod scale_out;
 mod schema;

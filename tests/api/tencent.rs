@@ -9,66 +9,29 @@ use serde_json::{Value, json};
 use smsauth::db::entity::sms_messages;
 
 use crate::fake_tencent::{self, Behaviour, FakeTencent, MESSAGE_MARKER, REGION, SECRET_KEY};
-use crate::helpers::{Backend, TestApp, error_code, error_extensions, spawn_app};
-
-const PASSWORD: &str = "correct horse battery staple";
+use crate::helpers::{TestApp, error_code, error_extensions};
+use crate::provider_checks::{self as checks, PASSWORD, app_with_provider, assert_code_withdrawn};
 
 /// The app configured for the fake, plus `extra` settings (later ones win).
 async fn app_for(fake: &FakeTencent, extra: &[(&'static str, &str)]) -> TestApp {
-    let mut builder = spawn_app(Backend::Sqlite)
-        .configured_sms_provider()
-        .var("SMS_PROVIDER", "tencent")
-        .var("SMS_RESEND_COOLDOWN_SECS", "0");
-    for (key, value) in fake_tencent::settings(fake) {
-        builder = builder.var(key, value);
-    }
-    for (key, value) in extra {
-        builder = builder.var(key, *value);
-    }
-    builder.spawn().await
+    app_with_provider("tencent", fake_tencent::settings(fake), extra).await
 }
 
 /// Nothing a client sees may carry a secret or Tencent's own words.
 fn assert_nothing_secret(answer: &Value) {
-    let text = answer.to_string();
-    for secret in [
-        SECRET_KEY,
-        MESSAGE_MARKER,
-        "fakeTencentSecretKey",
-        "wrong-key-on-the-app-side",
-    ] {
-        assert!(!text.contains(secret), "{secret:?} leaked into {text}");
-    }
+    checks::assert_nothing_secret(
+        answer,
+        &[
+            SECRET_KEY,
+            MESSAGE_MARKER,
+            "fakeTencentSecretKey",
+            "wrong-key-on-the-app-side",
+        ],
+    );
 }
 
-/// The failed audit row of `mobile`, with `error_code`.
 async fn assert_failed_audit_row(app: &TestApp, mobile: &str, error_code: &str) {
-    let rows = app
-        .count(&format!(
-            "SELECT COUNT(*) FROM sms_messages WHERE mobile = '{mobile}' AND provider = 'tencent' \
-             AND status = 'failed' AND error_code = '{error_code}'"
-        ))
-        .await;
-    assert_eq!(
-        rows, 1,
-        "one failed audit row for {mobile} with {error_code}"
-    );
-    let sent = app
-        .count(&format!(
-            "SELECT COUNT(*) FROM sms_messages WHERE mobile = '{mobile}' AND status = 'sent'"
-        ))
-        .await;
-    assert_eq!(sent, 0);
-}
-
-/// The code the fake received is not valid: the failed send withdrew it.
-async fn assert_code_withdrawn(app: &TestApp, mobile: &str, code: &str) {
-    let answer = app.register(mobile, code, PASSWORD, None).await;
-    assert_eq!(
-        error_code(&answer).as_deref(),
-        Some("INVALID_CODE"),
-        "{answer}"
-    );
+    checks::assert_failed_audit_row(app, "tencent", mobile, error_code).await;
 }
 
 /// Sends a REGISTER code to `mobile` with the fake behaving as told; returns the app, the

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::sms::wire::null_as_default;
+
 /// The `x-acs-action` header value (exact case).
 pub const ACTION: &str = "SendSms";
 /// The `x-acs-version` header value.
@@ -52,14 +54,6 @@ pub fn parse_response(body: &[u8]) -> Option<SendSmsResponse> {
     serde_json::from_slice::<SendSmsResponse>(body)
         .ok()
         .filter(|answer| !answer.code.is_empty())
-}
-
-fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// What an Aliyun error code means for the caller.

@@ -11,7 +11,9 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
+
+use crate::sms::wire::null_as_default;
 
 /// The `X-TC-Action` header value (exact case).
 pub const ACTION: &str = "SendSms";
@@ -157,14 +159,6 @@ impl SendSmsResponse {
             None => Outcome::Malformed,
         }
     }
-}
-
-fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// What a Tencent error code means for the caller.
