@@ -214,6 +214,10 @@ impl SmsProvider for AliyunSmsProvider {
                 fee: None,
             });
         }
+        // A 5xx whose code means nothing to smsauth is judged by its status (contract §3.5).
+        if status.is_server_error() && api::classify(&answer.code) == ProviderFailure::Other {
+            return Err(status_failure(LABEL, status, body.len()));
+        }
         Err(self.refused(sms, &answer))
     }
 }
