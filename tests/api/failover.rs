@@ -63,7 +63,7 @@ fn row(provider: &str, status: &str, error: Option<&str>) -> (String, String, Op
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tencent_out_of_balance_fails_over_to_aliyun_and_its_code_signs_in() {
-    let c = chain(&[]).await;
+    let c = chain(&[("METRICS_ADDR", "127.0.0.1:0")]).await;
     let mobile = "+8613700000301";
     c.tencent
         .set(fake_tencent::Behaviour::RequestError(OUT_OF_BALANCE));
@@ -90,6 +90,24 @@ async fn tencent_out_of_balance_fails_over_to_aliyun_and_its_code_signs_in() {
     );
     // Each attempt names its own row.
     assert_ne!(from_tencent.session_context, from_aliyun.param("OutId"));
+
+    // Each attempt is counted under its own provider.
+    for (series, value) in [
+        (
+            r#"smsauth_sms_sent_total{provider="tencent",purpose="LOGIN",status="failed"}"#,
+            1.0,
+        ),
+        (
+            r#"smsauth_sms_sent_total{provider="aliyun",purpose="LOGIN",status="sent"}"#,
+            1.0,
+        ),
+        (
+            r#"smsauth_sms_sent_total{provider="tencent",purpose="LOGIN",status="sent"}"#,
+            0.0,
+        ),
+    ] {
+        assert_eq!(c.app.metric(series).await, value, "{series}");
+    }
 
     let signed_in = c.app.login_with_sms(mobile, &from_aliyun.code()).await;
     assert_eq!(error_code(&signed_in), None, "{signed_in}");
