@@ -32,7 +32,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("smsauth: {e:#}");
+            eprintln!("smsauth: {}", smsauth::telemetry::error_line(&e));
             ExitCode::FAILURE
         }
     }

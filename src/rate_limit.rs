@@ -5,6 +5,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::config::{MAX_COUNT, MAX_DURATION};
+
 /// At most `count` events in any sliding `window`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimit {
@@ -34,6 +36,12 @@ impl RateLimit {
         }
         let window = parse_window(window.trim())
             .ok_or_else(|| format!("the window in {raw:?} must be a number with s, m or h"))?;
+        if u64::from(count) > MAX_COUNT {
+            return Err(format!("the count in {raw:?} must be at most {MAX_COUNT}"));
+        }
+        if window > MAX_DURATION {
+            return Err(format!("the window in {raw:?} must be at most 10 years"));
+        }
         Ok(Some(Self { count, window }))
     }
 }

@@ -14,7 +14,7 @@ use crate::codes::{CodeHasher, CodeStore, MemoryCodeStore};
 use crate::config::{Config, SmsProviderKind};
 use crate::db::{self, SqlObserver};
 use crate::graphql::build_schema;
-use crate::http::{HttpState, metrics_router, router, shutdown_signal};
+use crate::http::{HttpState, metrics_router, router, serve, shutdown_signal};
 use crate::instruments::Instruments;
 use crate::service::sessions::prune_expired;
 use crate::sms::{
@@ -216,17 +216,11 @@ impl Application {
                 }
             })
         });
-        let served = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+        serve(self.listener, self.router, shutdown_signal()).await;
         pruner.abort();
         if let Some(metrics) = metrics {
             metrics.abort();
         }
-        served.context("serving HTTP")
+        Ok(())
     }
 }

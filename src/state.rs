@@ -28,6 +28,17 @@ pub struct AppState {
 /// Who is asking, as far as the transport can tell.
 #[derive(Clone, Debug)]
 pub struct RequestMeta {
+    /// The client's own address (kept with its sessions).
     pub client_ip: std::net::IpAddr,
+    /// The network every per-IP limit counts (an IPv6 client's /64; see
+    /// `http::client_ip`).
+    pub client_network: ipnet::IpNet,
     pub user_agent: Option<String>,
+}
+
+impl RequestMeta {
+    /// The subject of every per-IP limit: the client's network.
+    pub fn limit_key(&self) -> String {
+        self.client_network.to_string()
+    }
 }

@@ -1,6 +1,7 @@
 //! The service's configuration: every variable of the contract (§1), typed,
 //! with the contract's defaults, read once at start.
 
+mod bounds;
 mod env;
 mod redis_settings;
 mod sms_providers;
@@ -12,12 +13,14 @@ use std::time::Duration;
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 
+pub use bounds::{MAX_COUNT, MAX_DURATION};
 pub use env::ConfigError;
 pub use env::Env;
 pub use sms_providers::{AliyunConfig, ProviderEndpoint, SmsProviderKind, TencentConfig};
 
 use crate::domain::{Mobile, Region, SmsCode};
 use crate::rate_limit::RateLimit;
+use bounds::{number, seconds, seconds_or_zero};
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -94,7 +97,10 @@ pub struct LimitsConfig {
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
     pub trusted_proxies: Vec<IpNet>,
-    pub cors_allowed_origins: Vec<String>,
+    /// Origins browsers may call from; `None` is every origin (`*`).
+    pub cors_allowed_origins: Option<Vec<String>>,
+    /// The prefix length an IPv6 client is counted by (`IPV6_CLIENT_PREFIX`).
+    pub ipv6_client_prefix: u8,
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
 }
@@ -150,11 +156,20 @@ impl Config {
                     .map(Some)
                     .map_err(|_| format!("expected HOST:PORT such as 127.0.0.1:9090, got {raw:?}"))
             })?,
-            database_url: SecretString::from(
-                env.var("DATABASE_URL")?
-                    .unwrap_or_else(|| "sqlite://smsauth.db?mode=rwc".to_owned()),
-            ),
-            database_max_connections: env.var_parsed("DATABASE_MAX_CONNECTIONS", 10)?,
+            database_url: SecretString::from(env.var_with(
+                "DATABASE_URL",
+                "sqlite://smsauth.db?mode=rwc".to_owned(),
+                |raw| {
+                    // Never echo the value: it may hold a password.
+                    let known = ["postgres://", "postgresql://", "sqlite:"];
+                    if known.iter().any(|scheme| raw.starts_with(scheme)) {
+                        Ok(raw.to_owned())
+                    } else {
+                        Err("must be a postgres:// or sqlite: URL".to_owned())
+                    }
+                },
+            )?),
+            database_max_connections: number(env, "DATABASE_MAX_CONNECTIONS", 10, 1, 10_000)?,
             redis: redis_settings::from_source(env)?,
             auto_migrate: env.flag("AUTO_MIGRATE", true)?,
             jwt: JwtConfig {
@@ -174,13 +189,7 @@ impl Config {
                 code_length,
                 code_ttl: seconds(env, "SMS_CODE_TTL_SECS", 300)?,
                 resend_cooldown: seconds_or_zero(env, "SMS_RESEND_COOLDOWN_SECS", 60)?,
-                max_attempts: {
-                    let n = env.var_parsed("SMS_MAX_ATTEMPTS", 5u32)?;
-                    if n == 0 {
-                        return Err(ConfigError::new("SMS_MAX_ATTEMPTS", "must be at least 1"));
-                    }
-                    n
-                },
+                max_attempts: number(env, "SMS_MAX_ATTEMPTS", 5u32, 1, 1_000_000_000)?,
                 allowed_regions: allowed_regions(env, default_region)?,
                 test_numbers: test_numbers(env, default_region, code_length)?,
                 default_region,
@@ -206,30 +215,33 @@ impl Config {
                     .map(|raw| parse_cidr(raw))
                     .collect::<Result<_, _>>()
                     .map_err(|problem| ConfigError::new("TRUSTED_PROXIES", problem))?,
-                cors_allowed_origins: env.list("CORS_ALLOWED_ORIGINS")?,
-                body_limit_bytes: env.var_parsed("HTTP_BODY_LIMIT_BYTES", 64 * 1024)?,
-                request_timeout: seconds(env, "HTTP_REQUEST_TIMEOUT_SECS", 15)?,
+                cors_allowed_origins: cors_origins(env)?,
+                ipv6_client_prefix: number(env, "IPV6_CLIENT_PREFIX", 64, 32, 128)?,
+                body_limit_bytes: number(
+                    env,
+                    "HTTP_BODY_LIMIT_BYTES",
+                    64 * 1024,
+                    1024,
+                    64 * 1024 * 1024,
+                )?,
+                // At most a minute: well inside the hold on a code a request
+                // is using (`service::sms_codes::CODE_LEASE`).
+                request_timeout: Duration::from_secs(number(
+                    env,
+                    "HTTP_REQUEST_TIMEOUT_SECS",
+                    15,
+                    1,
+                    60,
+                )?),
             },
             graphql: GraphqlConfig {
-                max_depth: env.var_parsed("GRAPHQL_MAX_DEPTH", 10)?,
-                max_complexity: env.var_parsed("GRAPHQL_MAX_COMPLEXITY", 200)?,
-                max_batch: env.var_parsed("GRAPHQL_MAX_BATCH", 10)?,
+                max_depth: number(env, "GRAPHQL_MAX_DEPTH", 10, 1, 1_000)?,
+                max_complexity: number(env, "GRAPHQL_MAX_COMPLEXITY", 200, 1, 1_000_000_000)?,
+                max_batch: number(env, "GRAPHQL_MAX_BATCH", 10, 1, 1_000)?,
                 introspection: env.flag("GRAPHQL_INTROSPECTION", true)?,
             },
         })
     }
-}
-
-fn seconds(env: &Env, key: &'static str, default: u64) -> Result<Duration, ConfigError> {
-    let secs = env.var_parsed(key, default)?;
-    if secs == 0 {
-        return Err(ConfigError::new(key, "must be at least 1"));
-    }
-    Ok(Duration::from_secs(secs))
-}
-
-fn seconds_or_zero(env: &Env, key: &'static str, default: u64) -> Result<Duration, ConfigError> {
-    Ok(Duration::from_secs(env.var_parsed(key, default)?))
 }
 
 fn limit(env: &Env, key: &'static str, default: &str) -> Result<Option<RateLimit>, ConfigError> {
@@ -276,6 +288,35 @@ fn test_numbers(
         numbers.insert(mobile, code);
     }
     Ok(numbers)
+}
+
+/// `*` (anywhere in the list) is every origin; otherwise each item must be
+/// an origin as browsers send it: `scheme://host[:port]`, no path.
+fn cors_origins(env: &Env) -> Result<Option<Vec<String>>, ConfigError> {
+    const KEY: &str = "CORS_ALLOWED_ORIGINS";
+    let items = env.list(KEY)?;
+    if items.iter().any(|item| item == "*") {
+        return Ok(None);
+    }
+    for item in &items {
+        let rest = item
+            .strip_prefix("https://")
+            .or_else(|| item.strip_prefix("http://"))
+            .ok_or_else(|| {
+                ConfigError::new(KEY, format!("{item:?} is not an http(s) origin or *"))
+            })?;
+        let is_host_and_port = !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+        if !is_host_and_port {
+            return Err(ConfigError::new(
+                KEY,
+                format!("{item:?} must be scheme://host[:port], without a path"),
+            ));
+        }
+    }
+    Ok(Some(items))
 }
 
 fn parse_cidr(raw: &str) -> Result<IpNet, String> {
@@ -338,6 +379,12 @@ mod tests {
                 "redis://127.0.0.1:7000,rediss://127.0.0.1:7001",
             ),
             ("REDIS_CA_FILE", "/nonexistent/ca.pem"),
+            ("DATABASE_URL", "mysql://root:hunter2@db/app"),
+            ("DATABASE_MAX_CONNECTIONS", "0"),
+            ("ACCESS_TOKEN_TTL_SECS", "9223372036854775807"),
+            ("SMS_SEND_LIMIT_PER_MOBILE", "4000000000/1h"),
+            ("IPV6_CLIENT_PREFIX", "129"),
+            ("CORS_ALLOWED_ORIGINS", "https://app.example/path"),
         ];
         for (key, value) in cases {
             assert_eq!(error_of(&[(key, value)]).key, *key, "{key}={value}");
@@ -372,6 +419,12 @@ mod tests {
         let redis = config.redis.unwrap();
         assert!(matches!(&redis.target, RedisTarget::Cluster(nodes) if nodes.len() == 2));
         assert!(redis.ca_pem.is_none());
+    }
+
+    #[test]
+    fn a_bad_database_url_is_not_echoed() {
+        let err = error_of(&[("DATABASE_URL", "mysql://root:hunter2@db/app")]);
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 
     #[test]

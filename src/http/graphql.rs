@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse};
 
 use super::HttpState;
-use super::client_ip::client_ip;
+use super::client_ip;
 use crate::error::{INTERNAL_SERVER_ERROR, RequestError};
 use crate::graphql::{BearerToken, GetRequest, new_user_loader};
 use crate::state::RequestMeta;
@@ -144,8 +144,10 @@ fn with_request_data(
     headers: &HeaderMap,
     request: Request,
 ) -> Request {
+    let client = client_ip::client(peer, headers, &state.app.config.http);
     let meta = RequestMeta {
-        client_ip: client_ip(peer, headers, &state.app.config.http.trusted_proxies),
+        client_ip: client.ip,
+        client_network: client.network,
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -227,7 +229,12 @@ fn respond(headers: &HeaderMap, mut batch: BatchResponse) -> axum::response::Res
     json_response(modern, status, &batch)
 }
 
-fn bad_request(headers: &HeaderMap, status: StatusCode, message: &str) -> axum::response::Response {
+/// A request-level `BAD_REQUEST` error, as JSON in the format the client accepts.
+pub(super) fn bad_request(
+    headers: &HeaderMap,
+    status: StatusCode,
+    message: &str,
+) -> axum::response::Response {
     let response = Response::from_errors(vec![RequestError::BadRequest.error(message)]);
     json_response(
         wants_graphql_response_json(headers),

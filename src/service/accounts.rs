@@ -30,7 +30,7 @@ pub async fn mobile_exists(
     throttle::hit(
         state,
         LimitedAction::MobileExistsPerIp,
-        &meta.client_ip.to_string(),
+        &meta.limit_key(),
         state.config.limits.mobile_exists_per_ip,
     )
     .await?;
@@ -110,7 +110,7 @@ impl<'a> LoginThrottle<'a> {
     fn new(state: &'a AppState, meta: &RequestMeta, account: &Account) -> Self {
         Self {
             state,
-            ip: meta.client_ip.to_string(),
+            ip: meta.limit_key(),
             account: login_throttle_subject(account),
         }
     }

@@ -57,7 +57,7 @@ pub async fn send_code(
     hit(
         state,
         LimitedAction::SendPerIp,
-        &meta.client_ip.to_string(),
+        &meta.limit_key(),
         state.config.limits.send_per_ip,
     )
     .await?;
@@ -274,11 +274,7 @@ pub async fn under_verify_limit<T>(
     let limit = state.config.limits.verify_failures_per_ip;
     let attempt = reserve(
         state,
-        &[(
-            LimitedAction::VerifyFailurePerIp,
-            meta.client_ip.to_string(),
-            limit,
-        )],
+        &[(LimitedAction::VerifyFailurePerIp, meta.limit_key(), limit)],
     )
     .await?;
     let result = operation.await;
