@@ -20,9 +20,19 @@ fn scratch_dir() -> PathBuf {
     dir
 }
 
+/// The binary cargo built for these tests; `SMSAUTH_TEST_BINARY` names
+/// another (when several checkouts share one target directory, the one
+/// cargo names may have been replaced by another checkout's build).
+fn binary() -> PathBuf {
+    std::env::var_os("SMSAUTH_TEST_BINARY").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_smsauth")),
+        PathBuf::from,
+    )
+}
+
 fn run_binary(vars: &[(&str, &str)], grace: Duration) -> Outcome {
     let dir = scratch_dir();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_smsauth"));
+    let mut command = Command::new(binary());
     command
         .arg("serve")
         .env_clear()
