@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::helpers::smsauth_binary;
+
 /// What the binary did with this environment (and nothing else from ours).
 struct Outcome {
     /// `None`: still running after the grace period (it started serving).
@@ -20,19 +22,9 @@ fn scratch_dir() -> PathBuf {
     dir
 }
 
-/// The binary cargo built for these tests; `SMSAUTH_TEST_BINARY` names
-/// another (when several checkouts share one target directory, the one
-/// cargo names may have been replaced by another checkout's build).
-fn binary() -> PathBuf {
-    std::env::var_os("SMSAUTH_TEST_BINARY").map_or_else(
-        || PathBuf::from(env!("CARGO_BIN_EXE_smsauth")),
-        PathBuf::from,
-    )
-}
-
 fn run_binary(vars: &[(&str, &str)], grace: Duration) -> Outcome {
     let dir = scratch_dir();
-    let mut command = Command::new(binary());
+    let mut command = Command::new(smsauth_binary());
     command
         .arg("serve")
         .env_clear()

@@ -490,3 +490,13 @@ pub fn spawn_setup(setup: Setup) -> TestAppBuilder {
         Setup::SqliteMemory => spawn_app(Backend::Sqlite).store(Store::Memory),
     }
 }
+
+/// The `smsauth` binary cargo built for these tests; `SMSAUTH_TEST_BINARY`
+/// names another (when several checkouts share one target directory, the
+/// one cargo names may have been replaced by another checkout's build).
+pub fn smsauth_binary() -> std::path::PathBuf {
+    std::env::var_os("SMSAUTH_TEST_BINARY").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_BIN_EXE_smsauth")),
+        std::path::PathBuf::from,
+    )
+}

@@ -35,6 +35,7 @@ mod redis_tls;
 mod scale_out;
 mod schema;
 mod sessions;
+mod shutdown;
 mod sms_codes;
 mod tencent;
 mod transport;
