@@ -4,8 +4,10 @@
 mod jwt;
 mod password_hash;
 mod refresh;
+mod signing_keys;
 
 pub use django_hashers::DjangoHasher;
 pub use jwt::{AccessClaims, JwtKeys};
 pub use password_hash::{PasswordCheck, PasswordHasher};
 pub use refresh::{PlainRefreshToken, hash_refresh_token};
+pub use signing_keys::{AsymmetricAlgorithm, KeyProblem, SigningKeys};
