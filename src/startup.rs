@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::{JwtKeys, PasswordHasher};
 use crate::codes::{CodeHasher, CodeStore, MemoryCodeStore};
-use crate::config::{Config, SmsProviderKind};
+use crate::config::{Config, JwtSigning, SmsProviderKind};
 use crate::db::{self, SqlObserver};
 use crate::graphql::build_schema;
 use crate::http::{HttpState, metrics_router, router, serve, shutdown_signal};
@@ -98,7 +98,13 @@ impl ApplicationBuilder {
             }
         };
         let ttl_secs = i64::try_from(config.jwt.access_ttl.as_secs()).unwrap_or(i64::MAX);
-        let jwt = JwtKeys::new(&secret, ttl_secs, &config.jwt.issuer, &config.jwt.audience);
+        let (issuer, audience) = (&config.jwt.issuer, &config.jwt.audience);
+        let jwt = match &config.jwt.signing {
+            JwtSigning::Hs256 => JwtKeys::new(&secret, ttl_secs, issuer, audience),
+            JwtSigning::Asymmetric(keys) => {
+                JwtKeys::asymmetric(keys.clone(), ttl_secs, issuer, audience)
+            }
+        };
 
         let sms = match self.sms {
             Some(provider) => ProviderChain::single(provider),

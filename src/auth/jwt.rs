@@ -77,12 +77,7 @@ impl JwtKeys {
     }
 
     /// EdDSA or ES256 tokens signed with `keys`' private key, each with its `kid`.
-    pub fn asymmetric(
-        keys: Arc<SigningKeys>,
-        ttl_secs: i64,
-        issuer: &str,
-        audience: &str,
-    ) -> Self {
+    pub fn asymmetric(keys: Arc<SigningKeys>, ttl_secs: i64, issuer: &str, audience: &str) -> Self {
         let algorithm = keys.algorithm().jwt_algorithm();
         Self::with_keys(
             Keys::Asymmetric(keys),

@@ -4,7 +4,7 @@
 mod jwt;
 mod password_hash;
 mod refresh;
-mod signing_keys;
+pub(crate) mod signing_keys;
 
 pub use django_hashers::DjangoHasher;
 pub use jwt::{AccessClaims, JwtKeys};

@@ -257,7 +257,9 @@ pub(crate) mod tests {
                 let key = ed25519_dalek::SigningKey::from_bytes(&seed);
                 (
                     key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
-                    key.verifying_key().to_public_key_pem(LineEnding::LF).unwrap(),
+                    key.verifying_key()
+                        .to_public_key_pem(LineEnding::LF)
+                        .unwrap(),
                 )
             }
             AsymmetricAlgorithm::Es256 => {

@@ -3,6 +3,7 @@
 
 mod bounds;
 mod env;
+mod jwt_keys;
 mod redis_settings;
 mod sms_providers;
 
@@ -17,6 +18,7 @@ pub use bounds::{MAX_COUNT, MAX_DURATION};
 pub use env::ConfigError;
 pub use env::Env;
 pub use sms_providers::{AliyunConfig, ProviderEndpoint, SmsProviderKind, TencentConfig};
+pub use jwt_keys::JwtSigning;
 
 use crate::domain::{Mobile, Region, SmsCode};
 use crate::rate_limit::RateLimit;
@@ -64,6 +66,8 @@ pub struct JwtConfig {
     pub refresh_ttl: Duration,
     pub issuer: String,
     pub audience: String,
+    /// `JWT_ALGORITHM` and, for EdDSA/ES256, the keys of its key files.
+    pub signing: JwtSigning,
 }
 
 #[derive(Clone, Debug)]
@@ -182,6 +186,7 @@ impl Config {
                 audience: env
                     .var("JWT_AUDIENCE")?
                     .unwrap_or_else(|| "smsauth".to_owned()),
+                signing: jwt_keys::jwt_signing(env)?,
             },
             sms: SmsConfig {
                 provider_skip: sms_providers::skip_for(env)?,

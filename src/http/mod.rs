@@ -12,6 +12,8 @@ mod health;
 mod serve;
 
 pub use serve::{HEADER_READ_TIMEOUT, serve};
+/// `/.well-known/jwks.json`: the public keys of access tokens.
+pub mod jwks;
 
 use std::sync::Arc;
 
@@ -57,6 +59,7 @@ pub fn router(state: HttpState) -> Router {
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/.well-known/jwks.json", jwks::route(&state.app.jwt))
         .layer(axum::middleware::from_fn(move |request, next| {
             body_limit::buffer_body(body_limit, request, next)
         }))

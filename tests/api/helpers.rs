@@ -500,3 +500,48 @@ pub fn smsauth_binary() -> std::path::PathBuf {
         std::path::PathBuf::from,
     )
 }
+
+/// The real `smsauth` binary with a clean environment (no `.env` either), so
+/// only the variables a test sets apply. Logs stay quiet unless `TEST_LOG`.
+pub fn smsauth_command(args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(smsauth_binary());
+    command
+        .args(args)
+        .env_clear()
+        .current_dir(std::env::temp_dir())
+        .env(
+            "RUST_LOG",
+            if std::env::var("TEST_LOG").is_ok() {
+                "info"
+            } else {
+                "error"
+            },
+        );
+    command
+}
+
+/// Runs `command` to its end, or kills it after 30 s and fails: a command
+/// that should exit must not hang the suite (e.g. `serve` starting instead).
+pub fn run_to_exit(command: &mut std::process::Command) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the smsauth binary runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().expect("waiting for smsauth").is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().ok();
+            let output = child.wait_with_output().expect("smsauth's output");
+            panic!(
+                "{command:?} did not exit within 30 s (is {} this build? CARGO_TARGET_DIR may be shared); stderr: {}",
+                env!("CARGO_BIN_EXE_smsauth"),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("smsauth's output")
+}

@@ -24,6 +24,7 @@ mod graphql_http;
 mod graphql_spec;
 mod import_django;
 mod legacy_passwords;
+mod jwks;
 mod load;
 mod login_password;
 mod logs;
