@@ -1,4 +1,6 @@
-//! The command line: `smsauth [serve|migrate|schema|import-django]`.
+//! The command line: `smsauth [serve|migrate|schema|import-django|users …]`.
+
+pub mod users;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +25,9 @@ pub enum Command {
     Schema,
     /// Copy the users of the Django original into the database.
     ImportDjango(ImportDjangoArgs),
+    /// Show one user, or deactivate, activate, log out or unlock them.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
 }
 
 /// `smsauth import-django SOURCE [--table NAME] [--dry-run] [--rejects FILE] [--time-zone TZ]`.

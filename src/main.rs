@@ -27,6 +27,7 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => migrate(&config).await,
         Command::ImportDjango(args) => import_django(&config, &args).await,
+        Command::Users(command) => smsauth::cli::users::run(&config, &command).await,
         Command::Serve | Command::Schema => serve(config).await,
     };
     match result {

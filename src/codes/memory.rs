@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use subtle::ConstantTimeEq;
 
 use super::{
-    CodeHash, CodeLease, CodeStore, IssueOutcome, IssueRequest, LimitOutcome, StoreError,
-    VerifyOutcome,
+    CodeHash, CodeLease, CodeStore, IssueOutcome, IssueRequest, LimitOutcome, PAIR_SEPARATOR,
+    StoreError, VerifyOutcome,
 };
 use crate::domain::{Mobile, SmsPurpose};
 use crate::rate_limit::{LimitedAction, RateLimit};
@@ -249,6 +249,16 @@ impl CodeStore for MemoryCodeStore {
             if let Some((_, log)) = state.logs.get_mut(&limit_key(action, subject)) {
                 log.retain(|(_, id)| id != event);
             }
+        })
+    }
+
+    async fn clear_limits(&self, action: LimitedAction, subject: &str) -> Result<(), StoreError> {
+        let exact = limit_key(action, subject);
+        let pairs = format!("{exact}{PAIR_SEPARATOR}");
+        self.with_state(|state, _| {
+            state
+                .logs
+                .retain(|key, _| *key != exact && !key.starts_with(&pairs));
         })
     }
 

@@ -238,6 +238,11 @@ pub trait CodeStore: Send + Sync {
         event: &str,
     ) -> Result<(), StoreError>;
 
+    /// Forgets the window of `action` for `subject` and for every pair
+    /// `subject|…` (e.g. an account with each client IP), at once: an operator
+    /// lifting a lockout. Not for request paths: on Redis it scans the keyspace.
+    async fn clear_limits(&self, action: LimitedAction, subject: &str) -> Result<(), StoreError>;
+
     /// Answers when the store is reachable (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -270,6 +275,10 @@ pub fn redis_store(config: &RedisConfig) -> anyhow::Result<Arc<dyn CodeStore>> {
         }
     })
 }
+
+/// Joins the two parts of a paired limit subject (`ACCOUNT|IP`), so
+/// [`CodeStore::clear_limits`] can find every pair of one subject.
+pub const PAIR_SEPARATOR: char = '|';
 
 /// Milliseconds of a duration, saturating, at least 1 (Redis rejects `PX 0`).
 fn millis(d: Duration) -> u64 {

@@ -20,8 +20,8 @@ use redis::{ErrorKind, Script, ServerErrorKind};
 
 use super::connection::{self, RedisConnection};
 use super::{
-    CodeHash, CodeLease, CodeStore, IssueOutcome, IssueRequest, LimitOutcome, StoreError,
-    StoreHealth, VerifyOutcome, millis,
+    CodeHash, CodeLease, CodeStore, IssueOutcome, IssueRequest, LimitOutcome, PAIR_SEPARATOR,
+    StoreError, StoreHealth, VerifyOutcome, millis,
 };
 use crate::domain::{Mobile, SmsPurpose};
 use crate::rate_limit::{LimitedAction, RateLimit};
@@ -229,6 +229,18 @@ impl<C: RedisConnection> RedisCodeStore<C> {
         format!("{}:{{limit:{}:{subject}}}", self.prefix, action.key_part())
     }
 
+    /// Runs one command with the call timeout.
+    async fn command<T: redis::FromRedisValue>(
+        &self,
+        command: &mut redis::Cmd,
+    ) -> Result<T, StoreError> {
+        let mut connection = self.connection.clone();
+        tokio::time::timeout(CALL_TIMEOUT, command.query_async(&mut connection))
+            .await
+            .map_err(|_| anyhow::anyhow!("redis did not answer within {CALL_TIMEOUT:?}"))?
+            .map_err(StoreError::from)
+    }
+
     /// Runs `lua` on the node owning `keys` (one slot), within the call timeout.
     async fn run<T: redis::FromRedisValue>(
         &self,
@@ -419,6 +431,39 @@ impl<C: RedisConnection> CodeStore for RedisCodeStore<C> {
         Ok(())
     }
 
+    async fn clear_limits(&self, action: LimitedAction, subject: &str) -> Result<(), StoreError> {
+        let exact = self.limit_key(action, subject);
+        // The pairs' keys are `…:SUBJECT|…}`; the subject is escaped for the glob.
+        let pairs = format!(
+            "{}:{{limit:{}:{}{PAIR_SEPARATOR}*",
+            self.prefix,
+            action.key_part(),
+            glob_escape(subject)
+        );
+        let _: i64 = self.command(redis::cmd("UNLINK").arg(&exact)).await?;
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = self
+                .command(
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pairs)
+                        .arg("COUNT")
+                        .arg(1000),
+                )
+                .await?;
+            // One key per call: in a Redis Cluster the keys live in different slots.
+            for key in keys {
+                let _: i64 = self.command(redis::cmd("UNLINK").arg(key)).await?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         match self.health().await {
             StoreHealth::Up => Ok(()),
@@ -438,4 +483,16 @@ impl<C: RedisConnection> CodeStore for RedisCodeStore<C> {
     fn kind(&self) -> &'static str {
         C::KIND
     }
+}
+
+/// `text` matched literally inside a Redis glob pattern.
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }

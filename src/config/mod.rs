@@ -324,6 +324,19 @@ fn cors_origins(env: &Env) -> Result<Option<Vec<String>>, ConfigError> {
     Ok(Some(items))
 }
 
+/// `REDIS_KEY_PREFIX`: deployments sharing one Redis each keep their own
+/// keys; `serve` and `smsauth users` of one deployment must agree on it.
+pub(super) fn redis_key_prefix(env: &Env) -> Result<String, ConfigError> {
+    env.var_with("REDIS_KEY_PREFIX", "smsauth".to_owned(), |raw| {
+        let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
+        if raw.len() <= 64 && raw.chars().all(plain) {
+            Ok(raw.to_owned())
+        } else {
+            Err("must be at most 64 of A-Z a-z 0-9 - _ . :".to_owned())
+        }
+    })
+}
+
 fn parse_cidr(raw: &str) -> Result<IpNet, String> {
     raw.parse::<IpNet>()
         .or_else(|_| raw.parse::<std::net::IpAddr>().map(IpNet::from))
@@ -394,6 +407,11 @@ mod tests {
         for (key, value) in cases {
             assert_eq!(error_of(&[(key, value)]).key, *key, "{key}={value}");
         }
+        let prefix = error_of(&[
+            ("REDIS_URL", "redis://x"),
+            ("REDIS_KEY_PREFIX", "{smsauth}"),
+        ]);
+        assert_eq!(prefix.key, "REDIS_KEY_PREFIX");
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub(super) fn from_source(env: &Env) -> Result<Option<RedisConfig>, ConfigError>
     Ok(Some(RedisConfig {
         target,
         ca_pem,
-        key_prefix: "smsauth".to_owned(),
+        key_prefix: super::redis_key_prefix(env)?,
     }))
 }
 

@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, Set,
 };
 use uuid::Uuid;
 
@@ -97,6 +97,24 @@ pub async fn revoke_all_for_user<C: ConnectionTrait>(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// The user's live sessions at `now`: one unused, unrevoked, unexpired token
+/// per family, issued at the user's current token version.
+pub async fn count_live_for_user(
+    db: &DatabaseConnection,
+    user_id: UserId,
+    token_version: i32,
+    now: DateTime<Utc>,
+) -> AppResult<u64> {
+    Ok(RefreshTokens::find()
+        .filter(Column::UserId.eq(user_id.as_uuid()))
+        .filter(Column::TokenVersion.eq(token_version))
+        .filter(Column::UsedAt.is_null())
+        .filter(Column::RevokedAt.is_null())
+        .filter(Column::ExpiresAt.gt(now))
+        .count(db)
+        .await?)
 }
 
 /// Deletes rows that expired before `cutoff`; returns how many.

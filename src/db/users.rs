@@ -155,3 +155,35 @@ pub async fn replace_legacy_hash(
         .await?;
     Ok(result.rows_affected == 1)
 }
+
+/// Bumps the token version, so every access token issued so far is rejected
+/// (on every instance: the viewer check compares it with the token's `ver`).
+pub async fn bump_token_version<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    id: UserId,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    Users::update_many()
+        .col_expr(Column::TokenVersion, Expr::col(Column::TokenVersion).add(1))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id.as_uuid()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Allows or refuses the user's sign-ins from now on.
+pub async fn set_active<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    id: UserId,
+    active: bool,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    Users::update_many()
+        .col_expr(Column::IsActive, Expr::value(active))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id.as_uuid()))
+        .exec(db)
+        .await?;
+    Ok(())
+}

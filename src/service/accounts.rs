@@ -2,7 +2,7 @@
 //! whether a mobile is registered.
 
 use chrono::{DateTime, Utc};
-use sea_orm::TransactionTrait;
+use sea_orm::{DatabaseConnection, TransactionTrait};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::legacy_passwords;
@@ -11,10 +11,11 @@ use super::sms_codes::{spend_code_on, under_verify_limit};
 use super::throttle;
 use crate::auth::PasswordCheck;
 use crate::codes::CodeHasher;
+use crate::codes::{CodeStore, PAIR_SEPARATOR, StoreError};
 use crate::db;
 use crate::db::users::{NewUser, UserRow};
 use crate::domain::{
-    Account, InvalidInput, Mobile, Password, SmsCode, SmsPurpose, UserId, Username,
+    Account, Email, InvalidInput, Mobile, Password, Region, SmsCode, SmsPurpose, UserId, Username,
 };
 use crate::error::{AppError, AppResult};
 use crate::rate_limit::{LimitedAction, RateLimit};
@@ -37,6 +38,19 @@ pub async fn mobile_exists(
     db::users::mobile_exists(&state.db, mobile).await
 }
 
+/// The user `account` names, active or not.
+pub async fn find_account(
+    db: &DatabaseConnection,
+    account: &Account,
+) -> AppResult<Option<UserRow>> {
+    match account {
+        Account::Username(name) => db::users::find_by_username(db, name).await,
+        Account::Mobile(mobile) => db::users::find_by_mobile(db, mobile).await,
+        Account::Email(email) => db::users::find_by_email(db, email).await,
+        Account::Unknown => Ok(None),
+    }
+}
+
 /// `loginWithPassword`. An unknown account costs the same Argon2 work as a
 /// wrong password and gives the same `INVALID_CREDENTIALS`. Each attempt is
 /// counted against the throttles (see `LoginThrottle`) before any hashing and
@@ -50,12 +64,7 @@ pub async fn login_with_password(
     password: &str,
     now: DateTime<Utc>,
 ) -> AppResult<SignedIn> {
-    let user = match &account {
-        Account::Username(name) => db::users::find_by_username(&state.db, name).await?,
-        Account::Mobile(mobile) => db::users::find_by_mobile(&state.db, mobile).await?,
-        Account::Email(email) => db::users::find_by_email(&state.db, email).await?,
-        Account::Unknown => None,
-    };
+    let user = find_account(&state.db, &account).await?;
     let throttle = LoginThrottle::new(state, meta, &account);
     let attempt = throttle::reserve(state, &throttle.limits()).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
@@ -102,6 +111,36 @@ pub fn login_throttle_subject(account: &Account) -> String {
     }
 }
 
+/// Lifts the per-account login throttles of `user` at once, for every way of
+/// writing the account and from every IP (the operator's `smsauth users
+/// unlock`). The per-IP throttle stays: it is about the address, not the account.
+pub async fn unlock_password_login(
+    codes: &dyn CodeStore,
+    user: &UserRow,
+    default_region: Region,
+) -> Result<(), StoreError> {
+    // A stored value that no longer parses cannot be typed at login either.
+    let written = [
+        Username::parse(&user.username).ok().map(Account::Username),
+        Mobile::parse(&user.mobile, default_region)
+            .ok()
+            .map(Account::Mobile),
+        user.email
+            .as_deref()
+            .and_then(|email| Email::parse(email).ok())
+            .map(Account::Email),
+    ];
+    for account in written.into_iter().flatten() {
+        codes
+            .clear_limits(
+                LimitedAction::LoginFailurePerAccount,
+                &login_throttle_subject(&account),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
 /// How many per-account failures, from all IPs together, are tolerated
 /// compared with one account-and-IP pair.
 const ACCOUNT_WIDE_FACTOR: u32 = 10;
@@ -130,7 +169,7 @@ impl<'a> LoginThrottle<'a> {
             ),
             (
                 LimitedAction::LoginFailurePerAccount,
-                format!("{}|{}", self.account, self.ip),
+                format!("{}{PAIR_SEPARATOR}{}", self.account, self.ip),
                 per_account,
             ),
             (

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod legacy_passwords;
+pub mod operator;
 pub mod sessions;
 pub mod sms_codes;
 pub mod throttle;

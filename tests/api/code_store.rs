@@ -604,7 +604,64 @@ async fn a_forgotten_event_no_longer_counts(kind: Store) {
     ));
 }
 
+async fn clearing_limits_forgets_a_subject_and_its_pairs(kind: Store) {
+    let store = store(kind);
+    let limit = RateLimit {
+        count: 1,
+        window: Duration::from_secs(600),
+    };
+    let account = LimitedAction::LoginFailurePerAccount;
+    // Glob characters in a subject are matched literally.
+    let user = format!("{}*?[x]", event());
+    // A longer subject that merely starts with the same text is another account.
+    let other_user = format!("{user}x");
+    let subjects = [
+        user.clone(),
+        format!("{user}|203.0.113.7"),
+        format!("{user}|::1"),
+    ];
+    for subject in subjects.iter().chain([&other_user]) {
+        store.hit(account, subject, limit, &event()).await.unwrap();
+        assert!(matches!(
+            store.hit(account, subject, limit, &event()).await.unwrap(),
+            LimitOutcome::Limited { .. }
+        ));
+    }
+    store
+        .hit(LimitedAction::LoginFailurePerIp, &user, limit, &event())
+        .await
+        .unwrap();
+
+    store.clear_limits(account, &user).await.unwrap();
+
+    for subject in &subjects {
+        assert_eq!(
+            store.hit(account, subject, limit, &event()).await.unwrap(),
+            LimitOutcome::Allowed,
+            "{subject} is cleared"
+        );
+    }
+    // Another subject, and another action with the same subject, keep their counts.
+    assert!(matches!(
+        store
+            .hit(account, &other_user, limit, &event())
+            .await
+            .unwrap(),
+        LimitOutcome::Limited { .. }
+    ));
+    assert!(matches!(
+        store
+            .hit(LimitedAction::LoginFailurePerIp, &user, limit, &event())
+            .await
+            .unwrap(),
+        LimitOutcome::Limited { .. }
+    ));
+    // A subject with no windows is fine.
+    store.clear_limits(account, "nobody").await.unwrap();
+}
+
 on_each!(stores:
+    clearing_limits_forgets_a_subject_and_its_pairs,
     a_leased_code_is_held_then_spent_or_handed_back,
     a_lease_never_revives_a_replaced_or_destroyed_code,
     a_lease_that_runs_out_counts_as_spent,

@@ -40,3 +40,4 @@ mod shutdown;
 mod sms_codes;
 mod tencent;
 mod transport;
+mod users_cli;
