@@ -97,7 +97,7 @@ impl SigningKeys {
     ) -> Result<Self, KeyProblem> {
         let (signing, own_public) = private_key(algorithm, private_pem).map_err(|problem| {
             KeyProblem::PrivateKey(format!(
-                "is not a PKCS#8 PEM {} private key (\"BEGIN PRIVATE KEY\") as JWT_ALGORITHM={} needs: {problem}",
+                "is not a PKCS#8 PEM {} private key (\"BEGIN PRIVATE KEY\"; `openssl pkcs8 -topk8 -nocrypt` converts others) as JWT_ALGORITHM={} needs: {problem}",
                 algorithm.key_kind(),
                 algorithm.name()
             ))

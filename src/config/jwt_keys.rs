@@ -76,7 +76,7 @@ fn read_key_file(path: &str) -> Result<String, String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::auth::signing_keys::tests::key_pair;

@@ -158,6 +158,13 @@ async fn deactivate_ends_everything_at_once(setup: Setup) {
         error_code(&login_answer(&app, "alice", PASSWORD).await).as_deref(),
         Some("INVALID_CREDENTIALS")
     );
+    let sent = app.send_code("13711112222", "LOGIN").await;
+    assert_eq!(error_code(&sent), None, "{sent}");
+    let code = app.last_code("+8613711112222");
+    assert_eq!(
+        error_code(&app.login_with_sms("13711112222", &code).await).as_deref(),
+        Some("USER_NOT_FOUND")
+    );
     let shown = stdout(&users(&app, &["show", "alice"]));
     assert!(shown.contains("active: no"), "{shown}");
     assert!(shown.contains("active sessions: 0"), "{shown}");
