@@ -432,6 +432,11 @@ impl<C: RedisConnection> CodeStore for RedisCodeStore<C> {
     }
 
     async fn clear_limits(&self, action: LimitedAction, subject: &str) -> Result<(), StoreError> {
+        // SCAN walks one node; a partial unlock would be worse than a clear refusal.
+        anyhow::ensure!(
+            C::KIND != "redis-cluster",
+            "clearing limits is not supported on a Redis Cluster yet"
+        );
         let exact = self.limit_key(action, subject);
         // The pairs' keys are `…:SUBJECT|…}`; the subject is escaped for the glob.
         let pairs = format!(

@@ -632,6 +632,11 @@ async fn clearing_limits_forgets_a_subject_and_its_pairs(kind: Store) {
         .await
         .unwrap();
 
+    if kind == Store::RedisCluster {
+        // Not supported there yet: refused outright, never half done.
+        assert!(store.clear_limits(account, &user).await.is_err());
+        return;
+    }
     store.clear_limits(account, &user).await.unwrap();
 
     for subject in &subjects {
