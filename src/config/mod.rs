@@ -17,8 +17,8 @@ use secrecy::{ExposeSecret, SecretString};
 pub use bounds::{MAX_COUNT, MAX_DURATION};
 pub use env::ConfigError;
 pub use env::Env;
-pub use sms_providers::{AliyunConfig, ProviderEndpoint, SmsProviderKind, TencentConfig};
 pub use jwt_keys::JwtSigning;
+pub use sms_providers::{AliyunConfig, ProviderEndpoint, SmsProviderKind, TencentConfig};
 
 use crate::domain::{Mobile, Region, SmsCode};
 use crate::rate_limit::RateLimit;
