@@ -49,6 +49,50 @@ impl RequestError {
     }
 }
 
+/// Which limit a `RATE_LIMITED` answer is about (`extensions.reason`), so an
+/// app can tell "try again in 40 s" from "too many codes today".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RateLimitReason {
+    /// The resend cooldown of one mobile (`SMS_RESEND_COOLDOWN_SECS`).
+    Cooldown,
+    /// Codes per mobile (`SMS_SEND_LIMIT_PER_MOBILE`).
+    MobileLimit,
+    /// Code requests per client IP (`SMS_SEND_LIMIT_PER_IP`).
+    IpLimit,
+    /// Wrong codes per client IP (`SMS_VERIFY_LIMIT_PER_IP`).
+    VerifyLimit,
+    /// Failed password logins (`LOGIN_FAILURE_LIMIT_PER_*`).
+    LoginThrottle,
+    /// `mobileExists` calls per client IP (`MOBILE_EXISTS_LIMIT_PER_IP`).
+    MobileExistsLimit,
+    /// SMS in total, across instances (`SMS_GLOBAL_LIMIT`).
+    GlobalLimit,
+    /// SMS to the mobile's region (`SMS_REGION_LIMITS`).
+    RegionLimit,
+    /// The mobile's number block is paused by the pumping guard.
+    SmsGuard,
+    /// The SMS provider's own frequency limit for the number.
+    ProviderLimit,
+}
+
+impl RateLimitReason {
+    /// The contract's `extensions.reason`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cooldown => "COOLDOWN",
+            Self::MobileLimit => "MOBILE_LIMIT",
+            Self::IpLimit => "IP_LIMIT",
+            Self::VerifyLimit => "VERIFY_LIMIT",
+            Self::LoginThrottle => "LOGIN_THROTTLE",
+            Self::MobileExistsLimit => "MOBILE_EXISTS_LIMIT",
+            Self::GlobalLimit => "GLOBAL_LIMIT",
+            Self::RegionLimit => "REGION_LIMIT",
+            Self::SmsGuard => "SMS_GUARD",
+            Self::ProviderLimit => "PROVIDER_LIMIT",
+        }
+    }
+}
+
 pub enum AppError {
     BadUserInput(InvalidInput),
     Unauthenticated,
@@ -59,6 +103,7 @@ pub enum AppError {
     },
     TooManyAttempts,
     RateLimited {
+        reason: RateLimitReason,
         retry_after: Duration,
         provider_code: Option<String>,
     },
@@ -81,8 +126,9 @@ pub enum AppError {
 }
 
 impl AppError {
-    pub fn rate_limited(retry_after: Duration) -> Self {
+    pub fn rate_limited(reason: RateLimitReason, retry_after: Duration) -> Self {
         Self::RateLimited {
+            reason,
             retry_after,
             provider_code: None,
         }

@@ -13,6 +13,7 @@ use super::{
     StoreError, VerifyOutcome,
 };
 use crate::domain::{Mobile, SmsPurpose};
+use crate::error::RateLimitReason;
 use crate::rate_limit::{LimitedAction, RateLimit};
 
 #[derive(Default)]
@@ -67,27 +68,25 @@ impl State {
         });
     }
 
-    /// Sliding window: `Allowed` (and `event` counted) while fewer than
-    /// `limit.count` events happened in the last `limit.window`.
+    /// Sliding windows: `Allowed` (and `event` counted) while every window of
+    /// `limit` has room for one more event.
     fn sliding(
         &mut self,
         key: String,
-        limit: RateLimit,
+        limit: &RateLimit,
         now: Instant,
         event: &str,
     ) -> LimitOutcome {
-        let (window, log) = self
+        let longest = limit.longest();
+        let (kept_for, log) = self
             .logs
             .entry(key)
-            .or_insert_with(|| (limit.window, VecDeque::new()));
-        *window = limit.window;
-        prune(log, limit.window, now);
-        if log.len() >= limit.count as usize {
-            let oldest = log.front().map_or(now, |(at, _)| *at);
-            let retry_after = (oldest + limit.window).saturating_duration_since(now);
-            return LimitOutcome::Limited {
-                retry_after: retry_after.max(Duration::from_millis(1)),
-            };
+            .or_insert_with(|| (longest, VecDeque::new()));
+        *kept_for = longest;
+        prune(log, longest, now);
+        let ages: Vec<Duration> = log.iter().map(|(at, _)| now.duration_since(*at)).collect();
+        if let Some(retry_after) = limit.wait_given_ages(&ages) {
+            return LimitOutcome::Limited { retry_after };
         }
         log.push_back((now, event.to_owned()));
         LimitOutcome::Allowed
@@ -117,6 +116,7 @@ impl CodeStore for MemoryCodeStore {
                     && *until > now
                 {
                     return IssueOutcome::Refused {
+                        reason: RateLimitReason::Cooldown,
                         retry_after: until.duration_since(now),
                     };
                 }
@@ -124,7 +124,10 @@ impl CodeStore for MemoryCodeStore {
                     && let LimitOutcome::Limited { retry_after } =
                         state.sliding(format!("sends:{mobile}"), cap, now, "")
                 {
-                    return IssueOutcome::Refused { retry_after };
+                    return IssueOutcome::Refused {
+                        reason: RateLimitReason::MobileLimit,
+                        retry_after,
+                    };
                 }
                 if !request.cooldown.is_zero() {
                     state
@@ -233,7 +236,7 @@ impl CodeStore for MemoryCodeStore {
         &self,
         action: LimitedAction,
         subject: &str,
-        limit: RateLimit,
+        limit: &RateLimit,
         event: &str,
     ) -> Result<LimitOutcome, StoreError> {
         self.with_state(|state, now| state.sliding(limit_key(action, subject), limit, now, event))

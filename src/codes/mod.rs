@@ -29,6 +29,7 @@ pub use self::memory::MemoryCodeStore;
 pub use self::redis::RedisCodeStore;
 use crate::config::{RedisConfig, RedisTarget};
 use crate::domain::{Mobile, SmsCode, SmsPurpose};
+use crate::error::RateLimitReason;
 use crate::rate_limit::{LimitedAction, RateLimit};
 
 /// What a store reports when it cannot answer (unreachable, timed out).
@@ -119,7 +120,7 @@ pub struct IssueRequest<'a> {
     /// Minimum gap between two codes to this mobile, across purposes (zero: none).
     pub cooldown: Duration,
     /// Codes this mobile can receive per window.
-    pub per_mobile: Option<RateLimit>,
+    pub per_mobile: Option<&'a RateLimit>,
     /// Test numbers skip the cooldown and the per-mobile cap.
     pub exempt_from_mobile_limits: bool,
 }
@@ -128,8 +129,12 @@ pub struct IssueRequest<'a> {
 pub enum IssueOutcome {
     /// Stored, replacing any earlier code of the same purpose; cooldown started.
     Issued,
-    /// In cooldown or over the per-mobile cap: nothing stored.
-    Refused { retry_after: Duration },
+    /// In cooldown (`Cooldown`) or over the per-mobile cap (`MobileLimit`):
+    /// nothing stored.
+    Refused {
+        reason: RateLimitReason,
+        retry_after: Duration,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -226,7 +231,7 @@ pub trait CodeStore: Send + Sync {
         &self,
         action: LimitedAction,
         subject: &str,
-        limit: RateLimit,
+        limit: &RateLimit,
         event: &str,
     ) -> Result<LimitOutcome, StoreError>;
 

@@ -8,8 +8,9 @@
 //! - `P:{+8613711112222}:code:LOGIN` — hash `h` (hex HMAC of the code), `a` (attempts
 //!   left), and while a request uses it `l` (lease id) and `lu` (lease end, ms)
 //! - `P:{+8613711112222}:cooldown` — exists while the resend cooldown runs
-//! - `P:{+8613711112222}:sends` — sorted set, the per-mobile sliding window
-//! - `P:{limit:ACTION:SUBJECT}` — sorted set, one sliding window per limit and subject
+//! - `P:{+8613711112222}:sends` — sorted set, the per-mobile sliding windows
+//! - `P:{limit:ACTION:SUBJECT}` — sorted set per limit and subject; one set
+//!   serves all the windows of a limit (`200/1h,2000/24h`), kept for the longest
 
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ use super::{
     StoreError, StoreHealth, VerifyOutcome, millis,
 };
 use crate::domain::{Mobile, SmsPurpose};
+use crate::error::RateLimitReason;
 use crate::rate_limit::{LimitedAction, RateLimit};
 
 /// No Redis call may hold a request longer than this.
@@ -44,39 +46,64 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
--- Sliding window on a sorted set: returns 0 when allowed (counting the event
--- `member`), else the milliseconds until the oldest event leaves.
-local function sliding(key, limit, window, member)
-  local now = now_ms()
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  if redis.call('ZCARD', key) >= limit then
-    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    return math.max(1, tonumber(oldest[2]) + window - now)
+-- Limits arrive as 'COUNT:MILLIS,COUNT:MILLIS' (`RateLimit::to_script_arg`).
+local function windows_of(spec)
+  local windows = {}
+  for count, ms in string.gmatch(spec, '(%d+):(%d+)') do
+    windows[#windows + 1] = {tonumber(count), tonumber(ms)}
   end
+  return windows
+end
+local function longest_of(windows)
+  local longest = 1
+  for _, w in ipairs(windows) do longest = math.max(longest, w[2]) end
+  return longest
+end
+-- The milliseconds until one more event fits in every window of the sorted
+-- set `key` (0: it fits now), the latest wait of the full windows.
+local function wait_of(key, windows, now)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - longest_of(windows))
+  local wait = 0
+  for _, w in ipairs(windows) do
+    local inside = redis.call('ZCOUNT', key, '(' .. (now - w[2]), '+inf')
+    if inside >= w[1] then
+      local leaving = redis.call('ZRANGEBYSCORE', key, '(' .. (now - w[2]), '+inf',
+        'WITHSCORES', 'LIMIT', inside - w[1], 1)
+      wait = math.max(wait, 1, tonumber(leaving[2]) + w[2] - now)
+    end
+  end
+  return wait
+end
+-- Sliding windows on a sorted set: returns 0 when allowed (counting the
+-- event `member`), else the milliseconds until every window has room.
+local function sliding(key, spec, member)
+  local now = now_ms()
+  local windows = windows_of(spec)
+  local wait = wait_of(key, windows, now)
+  if wait > 0 then return wait end
   redis.call('ZADD', key, now, member)
-  redis.call('PEXPIRE', key, window)
+  redis.call('PEXPIRE', key, longest_of(windows))
   return 0
 end
 "#;
 
 /// KEYS: code, cooldown, sends. ARGV: hash, ttl_ms, attempts, cooldown_ms,
-/// cap_count (0 = off), cap_window_ms, exempt (1/0), member.
-/// Returns 0 when issued, else the milliseconds to wait.
+/// cap windows ('' = off), exempt (1/0), member.
+/// Returns {0, 0} when issued, else {1 (cooldown) or 2 (cap), ms to wait}.
 const ISSUE: &str = r#"
-if ARGV[7] ~= '1' then
+if ARGV[6] ~= '1' then
   local cooldown = redis.call('PTTL', KEYS[2])
-  if cooldown > 0 then return cooldown end
-  local cap = tonumber(ARGV[5])
-  if cap > 0 then
-    local wait = sliding(KEYS[3], cap, tonumber(ARGV[6]), ARGV[8])
-    if wait > 0 then return wait end
+  if cooldown > 0 then return {1, cooldown} end
+  if ARGV[5] ~= '' then
+    local wait = sliding(KEYS[3], ARGV[5], ARGV[7])
+    if wait > 0 then return {2, wait} end
   end
   if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[2], '1', 'PX', ARGV[4]) end
 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'h', ARGV[1], 'a', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 0
+return {0, 0}
 "#;
 
 /// KEYS: code. ARGV: hash, lease id, lease_ms. Returns {status,
@@ -128,9 +155,9 @@ const FORGET: &str = r#"
 return redis.call('ZREM', KEYS[1], ARGV[1])
 "#;
 
-/// KEYS: window. ARGV: limit, window_ms, member.
+/// KEYS: window. ARGV: windows, member.
 const LIMIT: &str = r#"
-return sliding(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])
+return sliding(KEYS[1], ARGV[1], ARGV[2])
 "#;
 
 /// One Lua script, run by its SHA1 (`EVALSHA`) and sent whole (`EVAL`, which
@@ -275,18 +302,14 @@ impl<C: RedisConnection> RedisCodeStore<C> {
         &self,
         action: LimitedAction,
         subject: &str,
-        limit: RateLimit,
+        limit: &RateLimit,
         event: &str,
     ) -> Result<LimitOutcome, StoreError> {
         let wait_ms: u64 = self
             .run(
                 &self.limit,
                 &[self.limit_key(action, subject)],
-                &[
-                    limit.count.to_string(),
-                    millis(limit.window).to_string(),
-                    event.to_owned(),
-                ],
+                &[limit.to_script_arg(), event.to_owned()],
             )
             .await?;
         Ok(match wait_ms {
@@ -301,9 +324,10 @@ impl<C: RedisConnection> RedisCodeStore<C> {
 #[async_trait]
 impl<C: RedisConnection> CodeStore for RedisCodeStore<C> {
     async fn issue(&self, request: IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
-        let (cap_count, cap_window) = request
+        let cap = request
             .per_mobile
-            .map_or((0, 1), |cap| (cap.count, millis(cap.window)));
+            .map(RateLimit::to_script_arg)
+            .unwrap_or_default();
         let cooldown_ms = if request.cooldown.is_zero() {
             0
         } else {
@@ -324,16 +348,20 @@ impl<C: RedisConnection> CodeStore for RedisCodeStore<C> {
             millis(request.ttl).to_string(),
             request.max_attempts.to_string(),
             cooldown_ms.to_string(),
-            cap_count.to_string(),
-            cap_window.to_string(),
+            cap,
             exempt.to_owned(),
             uuid::Uuid::new_v4().simple().to_string(),
         ];
-        let wait_ms: u64 = self.run(&self.issue, &keys, &args).await?;
-        Ok(match wait_ms {
+        let (refusal, wait_ms): (u8, u64) = self.run(&self.issue, &keys, &args).await?;
+        Ok(match refusal {
             0 => IssueOutcome::Issued,
-            ms => IssueOutcome::Refused {
-                retry_after: Duration::from_millis(ms),
+            1 => IssueOutcome::Refused {
+                reason: RateLimitReason::Cooldown,
+                retry_after: Duration::from_millis(wait_ms),
+            },
+            _ => IssueOutcome::Refused {
+                reason: RateLimitReason::MobileLimit,
+                retry_after: Duration::from_millis(wait_ms),
             },
         })
     }
@@ -409,7 +437,7 @@ impl<C: RedisConnection> CodeStore for RedisCodeStore<C> {
         &self,
         action: LimitedAction,
         subject: &str,
-        limit: RateLimit,
+        limit: &RateLimit,
         event: &str,
     ) -> Result<LimitOutcome, StoreError> {
         self.sliding(action, subject, limit, event).await

@@ -1,6 +1,6 @@
 //! The only place where an `AppError` or a `RequestError` becomes a GraphQL
 //! error: the contract's `extensions.code`, plus its extras (`field`,
-//! `retryAfter`, `attemptsLeft`, `providerCode`). Internal causes are logged
+//! `reason`, `retryAfter`, `attemptsLeft`, `providerCode`). Internal causes are logged
 //! here and never sent.
 
 use async_graphql::{ErrorExtensionValues, ServerError};
@@ -24,9 +24,11 @@ impl From<AppError> for async_graphql::Error {
                 attempts_left: Some(left),
             } => extensions.set("attemptsLeft", *left),
             AppError::RateLimited {
+                reason,
                 retry_after,
                 provider_code,
             } => {
+                extensions.set("reason", reason.as_str());
                 extensions.set("retryAfter", retry_after_secs(*retry_after));
                 if let Some(code) = provider_code {
                     extensions.set("providerCode", code.as_str());

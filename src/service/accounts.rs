@@ -32,7 +32,7 @@ pub async fn mobile_exists(
         state,
         LimitedAction::MobileExistsPerIp,
         &meta.limit_key(),
-        state.config.limits.mobile_exists_per_ip,
+        state.config.limits.mobile_exists_per_ip.as_ref(),
     )
     .await?;
     db::users::mobile_exists(&state.db, mobile).await
@@ -156,16 +156,15 @@ impl<'a> LoginThrottle<'a> {
 
     fn limits(&self) -> [(LimitedAction, String, Option<RateLimit>); 3] {
         let config = &self.state.config.limits;
-        let per_account = config.login_failures_per_account;
-        let account_wide = per_account.map(|limit| RateLimit {
-            count: limit.count.saturating_mul(ACCOUNT_WIDE_FACTOR),
-            window: limit.window,
-        });
+        let per_account = config.login_failures_per_account.clone();
+        let account_wide = per_account
+            .as_ref()
+            .map(|limit| limit.scaled(ACCOUNT_WIDE_FACTOR));
         [
             (
                 LimitedAction::LoginFailurePerIp,
                 self.ip.clone(),
-                config.login_failures_per_ip,
+                config.login_failures_per_ip.clone(),
             ),
             (
                 LimitedAction::LoginFailurePerAccount,

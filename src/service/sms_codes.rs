@@ -11,7 +11,7 @@ use crate::codes::{IssueOutcome, IssueRequest, VerifyOutcome};
 use crate::db;
 use crate::db::sms_messages::SmsAuditRow;
 use crate::domain::{CANNOT_RECEIVE_SMS, Mobile, SmsCode, SmsPurpose};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, RateLimitReason};
 use crate::rate_limit::LimitedAction;
 use crate::sms::{SmsError, SmsReceipt, SmsRequest};
 use crate::state::{AppState, RequestMeta};
@@ -58,7 +58,7 @@ pub async fn send_code(
         state,
         LimitedAction::SendPerIp,
         &meta.limit_key(),
-        state.config.limits.send_per_ip,
+        state.config.limits.send_per_ip.as_ref(),
     )
     .await?;
 
@@ -89,13 +89,17 @@ pub async fn send_code(
             ttl: config.code_ttl,
             max_attempts: config.max_attempts,
             cooldown: config.resend_cooldown,
-            per_mobile: state.config.limits.send_per_mobile,
+            per_mobile: state.config.limits.send_per_mobile.as_ref(),
             exempt_from_mobile_limits: test_code.is_some(),
         })
         .await
         .map_err(store_unavailable)?;
-    if let IssueOutcome::Refused { retry_after } = outcome {
-        return Err(AppError::rate_limited(retry_after));
+    if let IssueOutcome::Refused {
+        reason,
+        retry_after,
+    } = outcome
+    {
+        return Err(AppError::rate_limited(reason, retry_after));
     }
 
     let ticket = SmsTicket {
@@ -195,6 +199,7 @@ fn delivery_error(error: SmsError) -> AppError {
             provider_code,
             retry_after,
         } => AppError::RateLimited {
+            reason: RateLimitReason::ProviderLimit,
             retry_after,
             provider_code: Some(provider_code),
         },
@@ -271,7 +276,7 @@ pub async fn under_verify_limit<T>(
     meta: &RequestMeta,
     operation: impl Future<Output = AppResult<T>>,
 ) -> AppResult<T> {
-    let limit = state.config.limits.verify_failures_per_ip;
+    let limit = state.config.limits.verify_failures_per_ip.clone();
     let attempt = reserve(
         state,
         &[(LimitedAction::VerifyFailurePerIp, meta.limit_key(), limit)],

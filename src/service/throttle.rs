@@ -15,18 +15,23 @@ pub async fn hit(
     state: &AppState,
     action: LimitedAction,
     subject: &str,
-    limit: Option<RateLimit>,
+    limit: Option<&RateLimit>,
 ) -> AppResult<()> {
     let Some(limit) = limit else { return Ok(()) };
     let event = uuid::Uuid::new_v4().simple().to_string();
-    allowed(state.codes.hit(action, subject, limit, &event).await)
+    allowed(
+        action,
+        state.codes.hit(action, subject, limit, &event).await,
+    )
 }
 
 /// A store's answer as the request sees it.
-fn allowed(outcome: Result<LimitOutcome, anyhow::Error>) -> AppResult<()> {
+fn allowed(action: LimitedAction, outcome: Result<LimitOutcome, anyhow::Error>) -> AppResult<()> {
     match outcome.map_err(store_unavailable)? {
         LimitOutcome::Allowed => Ok(()),
-        LimitOutcome::Limited { retry_after } => Err(AppError::rate_limited(retry_after)),
+        LimitOutcome::Limited { retry_after } => {
+            Err(AppError::rate_limited(action.reason(), retry_after))
+        }
     }
 }
 
@@ -55,9 +60,9 @@ pub async fn reserve<'a>(
         let Some(limit) = limit else { continue };
         let outcome = state
             .codes
-            .hit(*action, subject, *limit, &reservation.event)
+            .hit(*action, subject, limit, &reservation.event)
             .await;
-        match allowed(outcome) {
+        match allowed(*action, outcome) {
             Ok(()) => reservation.counted.push((*action, subject.clone())),
             Err(error) => {
                 reservation.release().await;

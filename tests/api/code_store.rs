@@ -9,6 +9,7 @@ use smsauth::codes::{
     RedisCodeStore, VerifyOutcome,
 };
 use smsauth::domain::{Mobile, Region, SmsCode, SmsPurpose};
+use smsauth::error::RateLimitReason;
 use smsauth::rate_limit::{LimitedAction, RateLimit};
 
 use crate::helpers::{Store, redis_url};
@@ -388,7 +389,11 @@ async fn the_cooldown_refuses_with_the_time_left(kind: Store) {
         .await
         .unwrap()
     {
-        IssueOutcome::Refused { retry_after } => {
+        IssueOutcome::Refused {
+            reason,
+            retry_after,
+        } => {
+            assert_eq!(reason, RateLimitReason::Cooldown);
             assert!(
                 retry_after > Duration::from_millis(500) && retry_after <= Duration::from_secs(1),
                 "{retry_after:?}"
@@ -410,18 +415,19 @@ async fn the_per_mobile_cap_slides(kind: Store) {
     let store = store(kind);
     let m = mobile();
     let h = hash_of(&m, SmsPurpose::Login, "123456");
-    let cap = RateLimit {
-        count: 2,
-        window: Duration::from_secs(1),
-    };
+    let cap = RateLimit::new(2, Duration::from_secs(1));
     let capped = || IssueRequest {
-        per_mobile: Some(cap),
+        per_mobile: Some(&cap),
         ..request(&m, SmsPurpose::Login, &h)
     };
     assert_eq!(store.issue(capped()).await.unwrap(), IssueOutcome::Issued);
     assert_eq!(store.issue(capped()).await.unwrap(), IssueOutcome::Issued);
-    let IssueOutcome::Refused { retry_after } = store.issue(capped()).await.unwrap() else {
-        panic!("the third send in the window is refused");
+    let IssueOutcome::Refused {
+        reason: RateLimitReason::MobileLimit,
+        retry_after,
+    } = store.issue(capped()).await.unwrap()
+    else {
+        panic!("the third send in the window is refused, for the per-mobile cap");
     };
     assert!(retry_after <= Duration::from_secs(1) && retry_after > Duration::ZERO);
     // Exempt numbers (test numbers) skip the cap.
@@ -436,22 +442,19 @@ async fn the_per_mobile_cap_slides(kind: Store) {
 
 async fn limits_count_and_report_retry_after(kind: Store) {
     let store = store(kind);
-    let limit = RateLimit {
-        count: 3,
-        window: Duration::from_secs(1),
-    };
+    let limit = RateLimit::new(3, Duration::from_secs(1));
     let ip = format!("198.51.100.{}", rand_suffix() % 250);
     for _ in 0..3 {
         assert_eq!(
             store
-                .hit(LimitedAction::SendPerIp, &ip, limit, &event())
+                .hit(LimitedAction::SendPerIp, &ip, &limit, &event())
                 .await
                 .unwrap(),
             LimitOutcome::Allowed
         );
     }
     let LimitOutcome::Limited { retry_after } = store
-        .hit(LimitedAction::SendPerIp, &ip, limit, &event())
+        .hit(LimitedAction::SendPerIp, &ip, &limit, &event())
         .await
         .unwrap()
     else {
@@ -461,14 +464,14 @@ async fn limits_count_and_report_retry_after(kind: Store) {
     // Another action or subject has its own window.
     assert_eq!(
         store
-            .hit(LimitedAction::MobileExistsPerIp, &ip, limit, &event())
+            .hit(LimitedAction::MobileExistsPerIp, &ip, &limit, &event())
             .await
             .unwrap(),
         LimitOutcome::Allowed
     );
     assert_eq!(
         store
-            .hit(LimitedAction::SendPerIp, "other", limit, &event())
+            .hit(LimitedAction::SendPerIp, "other", &limit, &event())
             .await
             .unwrap(),
         LimitOutcome::Allowed
@@ -476,7 +479,7 @@ async fn limits_count_and_report_retry_after(kind: Store) {
     tokio::time::sleep(retry_after + Duration::from_millis(100)).await;
     assert_eq!(
         store
-            .hit(LimitedAction::SendPerIp, &ip, limit, &event())
+            .hit(LimitedAction::SendPerIp, &ip, &limit, &event())
             .await
             .unwrap(),
         LimitOutcome::Allowed
@@ -550,22 +553,19 @@ async fn concurrent_checks_of_one_code_accept_once(kind: Store) {
 
 async fn a_forgotten_event_no_longer_counts(kind: Store) {
     let store = store(kind);
-    let limit = RateLimit {
-        count: 2,
-        window: Duration::from_secs(60),
-    };
+    let limit = RateLimit::new(2, Duration::from_secs(60));
     let subject = event();
     let (first, second) = (event(), event());
     assert_eq!(
         store
-            .hit(LimitedAction::LoginFailurePerIp, &subject, limit, &first)
+            .hit(LimitedAction::LoginFailurePerIp, &subject, &limit, &first)
             .await
             .unwrap(),
         LimitOutcome::Allowed
     );
     assert_eq!(
         store
-            .hit(LimitedAction::LoginFailurePerIp, &subject, limit, &second)
+            .hit(LimitedAction::LoginFailurePerIp, &subject, &limit, &second)
             .await
             .unwrap(),
         LimitOutcome::Allowed
@@ -573,7 +573,7 @@ async fn a_forgotten_event_no_longer_counts(kind: Store) {
     // Full: a third event is refused (and a refused event does not count).
     assert!(matches!(
         store
-            .hit(LimitedAction::LoginFailurePerIp, &subject, limit, &event())
+            .hit(LimitedAction::LoginFailurePerIp, &subject, &limit, &event())
             .await
             .unwrap(),
         LimitOutcome::Limited { .. }
@@ -590,14 +590,14 @@ async fn a_forgotten_event_no_longer_counts(kind: Store) {
         .unwrap();
     assert_eq!(
         store
-            .hit(LimitedAction::LoginFailurePerIp, &subject, limit, &event())
+            .hit(LimitedAction::LoginFailurePerIp, &subject, &limit, &event())
             .await
             .unwrap(),
         LimitOutcome::Allowed
     );
     assert!(matches!(
         store
-            .hit(LimitedAction::LoginFailurePerIp, &subject, limit, &event())
+            .hit(LimitedAction::LoginFailurePerIp, &subject, &limit, &event())
             .await
             .unwrap(),
         LimitOutcome::Limited { .. }
