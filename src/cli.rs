@@ -1,4 +1,4 @@
-//! The command line: `smsauth [serve|migrate|schema|import-django|users …]`.
+//! The command line: `smsauth [serve|migrate|schema|import-django|users …|sms-guard]`.
 
 pub mod users;
 
@@ -28,6 +28,19 @@ pub enum Command {
     /// Show one user, or deactivate, activate, log out or unlock them.
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// The SMS budget and the pumping guard, on the shared store (REDIS_URL).
+    SmsGuard {
+        #[command(subcommand)]
+        action: SmsGuardAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SmsGuardAction {
+    /// Print budget use per window and the paused number blocks.
+    Status,
+    /// End one block's pause and clear its counts (e.g. `lift +861371111`).
+    Lift { block: String },
 }
 
 /// `smsauth import-django SOURCE [--table NAME] [--dry-run] [--rejects FILE] [--time-zone TZ]`.

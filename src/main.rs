@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use migration::{Migrator, MigratorTrait};
 use secrecy::ExposeSecret;
-use smsauth::cli::{Cli, Command};
+use smsauth::cli::{Cli, Command, SmsGuardAction};
 use smsauth::config::Config;
 use smsauth::startup::Application;
 
@@ -28,6 +28,7 @@ async fn main() -> ExitCode {
         Command::Migrate => migrate(&config).await,
         Command::ImportDjango(args) => import_django(&config, &args).await,
         Command::Users(command) => smsauth::cli::users::run(&config, &command).await,
+        Command::SmsGuard { action } => sms_guard(&config, action).await,
         Command::Serve | Command::Schema => serve(config).await,
     };
     match result {
@@ -65,5 +66,26 @@ async fn import_django(
 ) -> anyhow::Result<()> {
     let summary = smsauth::import_django::run(config, &args.options()).await?;
     println!("{summary}");
+    Ok(())
+}
+
+/// `smsauth sms-guard`: needs the shared store; the in-process one belongs to
+/// the serving process and cannot be reached from here.
+async fn sms_guard(config: &Config, action: SmsGuardAction) -> anyhow::Result<()> {
+    let redis = config.redis.as_ref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "sms-guard acts on the shared store: set REDIS_URL (or REDIS_CLUSTER_NODES) as for `serve` \
+             (without it, the budget and the guard live inside the serving process \
+             and end with it)"
+        )
+    })?;
+    let store = smsauth::codes::redis_store(redis)?;
+    let report = match action {
+        SmsGuardAction::Status => smsauth::service::sms_guard::status(&*store, config).await?,
+        SmsGuardAction::Lift { block } => {
+            smsauth::service::sms_guard::lift(&*store, &block).await?
+        }
+    };
+    print!("{report}");
     Ok(())
 }

@@ -16,9 +16,13 @@ use crate::domain::{Mobile, SmsPurpose};
 use crate::error::RateLimitReason;
 use crate::rate_limit::{LimitedAction, RateLimit};
 
+mod budget;
+
 #[derive(Default)]
 pub struct MemoryCodeStore {
     state: Mutex<State>,
+    /// The SMS budget and the pumping guard (`budget`).
+    budget: Mutex<budget::BudgetState>,
 }
 
 #[derive(Default)]

@@ -12,6 +12,7 @@
 //! Codes are never stored in plain text, only as an HMAC-SHA256 keyed with a
 //! server secret, and compared in constant time.
 
+pub mod budget;
 mod connection;
 mod memory;
 mod redis;
@@ -25,6 +26,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use secrecy::ExposeSecret;
 use sha2::Sha256;
 
+pub use self::budget::SmsBudgetStore;
 pub use self::memory::MemoryCodeStore;
 pub use self::redis::RedisCodeStore;
 use crate::config::{RedisConfig, RedisTarget};
@@ -187,7 +189,7 @@ pub enum LimitOutcome {
 }
 
 #[async_trait]
-pub trait CodeStore: Send + Sync {
+pub trait CodeStore: SmsBudgetStore + Send + Sync {
     /// Checks the cooldown and the per-mobile cap, then stores the code, all as
     /// one atomic step: of concurrent sends to one mobile, one gets through.
     async fn issue(&self, request: IssueRequest<'_>) -> Result<IssueOutcome, StoreError>;

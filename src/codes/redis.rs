@@ -28,6 +28,8 @@ use crate::domain::{Mobile, SmsPurpose};
 use crate::error::RateLimitReason;
 use crate::rate_limit::{LimitedAction, RateLimit};
 
+mod budget;
+
 /// No Redis call may hold a request longer than this.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Each step of a health probe waits at most this long.

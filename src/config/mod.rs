@@ -2,6 +2,7 @@
 //! with the contract's defaults, read once at start.
 
 mod bounds;
+mod budget;
 mod env;
 mod jwt_keys;
 mod redis_settings;
@@ -15,6 +16,7 @@ use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use bounds::{MAX_COUNT, MAX_DURATION};
+pub use budget::{GuardConfig, RegionLimits, SmsBudgetConfig, region_key};
 pub use env::ConfigError;
 pub use env::Env;
 pub use jwt_keys::JwtSigning;
@@ -37,6 +39,8 @@ pub struct Config {
     pub jwt: JwtConfig,
     pub sms: SmsConfig,
     pub limits: LimitsConfig,
+    /// The SMS bill's protections: global budget, region caps, pumping guard.
+    pub budget: SmsBudgetConfig,
     pub http: HttpConfig,
     pub graphql: GraphqlConfig,
 }
@@ -213,6 +217,7 @@ impl Config {
                 )?,
                 login_failures_per_ip: limit(env, "LOGIN_FAILURE_LIMIT_PER_IP", "100/1h")?,
             },
+            budget: SmsBudgetConfig::from_source(env)?,
             http: HttpConfig {
                 trusted_proxies: env
                     .list("TRUSTED_PROXIES")?

@@ -93,6 +93,14 @@ impl Mobile {
         self.region
     }
 
+    /// The number's block, as the SMS pumping guard groups numbers: the E.164
+    /// number without its last `digits` digits (`+861371111` for
+    /// `+8613711112222` and 4). Never shorter than `+` and one digit.
+    pub fn block(&self, digits: usize) -> &str {
+        let keep = self.e164.len().saturating_sub(digits).max(2);
+        self.e164.get(..keep).unwrap_or(&self.e164)
+    }
+
     /// For logs: `+86137****2222`.
     pub fn masked(&self) -> String {
         let chars: Vec<char> = self.e164.chars().collect();
@@ -125,6 +133,14 @@ mod tests {
 
     fn parse(s: &str) -> Result<Mobile, InvalidInput> {
         Mobile::parse(s, Region::CN)
+    }
+
+    #[test]
+    fn blocks_drop_the_last_digits() {
+        let mobile = parse("13711112222").unwrap();
+        assert_eq!(mobile.block(4), "+861371111");
+        assert_eq!(mobile.block(1), "+86137111122");
+        assert_eq!(mobile.block(40), "+8");
     }
 
     #[test]

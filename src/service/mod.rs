@@ -5,6 +5,8 @@ pub mod accounts;
 pub mod legacy_passwords;
 pub mod operator;
 pub mod sessions;
+pub mod sms_budget;
 pub mod sms_codes;
+pub mod sms_guard;
 pub mod throttle;
 pub mod user_view;

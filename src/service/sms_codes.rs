@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::sms_budget;
 use super::throttle::{hit, reserve, store_unavailable};
 use crate::codes::{IssueOutcome, IssueRequest, VerifyOutcome};
 use crate::db;
@@ -32,9 +33,10 @@ pub fn template_minutes(ttl: Duration) -> u64 {
     ttl.as_secs().div_ceil(60).max(1)
 }
 
-/// Sends a fresh code for `purpose`. In order: region allowlist, purpose
-/// against the users table, per-IP limit, then (atomically) the cooldown, the
-/// per-mobile cap and storing the code, and only then the provider call.
+/// Sends a fresh code for `purpose`. In order: region allowlist, per-IP
+/// limit, purpose against the users table, the SMS budget and pumping guard
+/// (one atomic step), then (atomically) the cooldown, the per-mobile cap and
+/// storing the code, and only then the provider call.
 #[tracing::instrument(name = "send sms code", skip_all, fields(mobile = %mobile.masked(), purpose = purpose.as_str()))]
 pub async fn send_code(
     state: &AppState,
@@ -80,6 +82,12 @@ pub async fn send_code(
         .cloned()
         .unwrap_or_else(|| SmsCode::generate(config.code_length));
     let code_hash = state.code_hasher.hash(&mobile, purpose, &code);
+    // The bill's protections first (test numbers send no SMS): a send they
+    // refuse leaves no cooldown and no per-mobile count behind.
+    let counted = match test_code {
+        Some(_) => None,
+        None => Some(sms_budget::count_send(state, &mobile).await?),
+    };
     let outcome = state
         .codes
         .issue(IssueRequest {
@@ -93,13 +101,21 @@ pub async fn send_code(
             exempt_from_mobile_limits: test_code.is_some(),
         })
         .await
-        .map_err(store_unavailable)?;
-    if let IssueOutcome::Refused {
-        reason,
-        retry_after,
-    } = outcome
-    {
-        return Err(AppError::rate_limited(reason, retry_after));
+        .map_err(store_unavailable);
+    let refusal = match outcome {
+        Ok(IssueOutcome::Issued) => None,
+        Ok(IssueOutcome::Refused {
+            reason,
+            retry_after,
+        }) => Some(AppError::rate_limited(reason, retry_after)),
+        Err(error) => Some(error),
+    };
+    if let Some(error) = refusal {
+        // No SMS goes out: the budget gets its send back.
+        if let Some(counted) = counted {
+            counted.refund(state).await;
+        }
+        return Err(error);
     }
 
     let ticket = SmsTicket {
@@ -257,6 +273,7 @@ pub async fn spend_code_on<T>(
     let spent = result.is_ok();
     if spent {
         state.instruments.code_verified(purpose.as_str());
+        sms_budget::record_code_used(state, mobile).await;
     }
     if let Err(e) = state.codes.settle(mobile, purpose, &lease, spent).await {
         // The lease runs out and the code counts as spent: never worse than

@@ -176,6 +176,8 @@ impl TestAppBuilder {
             ("SMS_VERIFY_LIMIT_PER_IP", "off".to_owned()),
             ("LOGIN_FAILURE_LIMIT_PER_ACCOUNT", "off".to_owned()),
             ("LOGIN_FAILURE_LIMIT_PER_IP", "off".to_owned()),
+            ("SMS_GLOBAL_LIMIT", "off".to_owned()),
+            ("SMS_GUARD_MIN_SENDS", "off".to_owned()),
             ("SMS_ALLOWED_REGIONS", "CN,US".to_owned()),
         ];
         match self.store {
