@@ -10,7 +10,14 @@ use tracing_subscriber::fmt::MakeWriter;
 use crate::helpers::{Setup, error_code, spawn_setup};
 
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// Everything logged so far, by every test of this binary.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -30,7 +37,7 @@ impl<'a> MakeWriter<'a> for Captured {
 }
 
 /// Installs (once) a global subscriber at TRACE that writes into a buffer.
-fn capture() -> Captured {
+pub fn capture() -> Captured {
     static CAPTURED: OnceLock<Captured> = OnceLock::new();
     CAPTURED
         .get_or_init(|| {

@@ -37,6 +37,7 @@ mod scale_out;
 mod schema;
 mod sessions;
 mod shutdown;
+mod sms_budget;
 mod sms_codes;
 mod tencent;
 mod transport;
