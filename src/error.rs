@@ -299,7 +299,7 @@ mod tests {
                 attempts_left: None,
             },
             AppError::TooManyAttempts,
-            AppError::rate_limited(Duration::from_secs(1)),
+            AppError::rate_limited(RateLimitReason::Cooldown, Duration::from_secs(1)),
             AppError::MobileTaken,
             AppError::UsernameTaken,
             AppError::EmailTaken,

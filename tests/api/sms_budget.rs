@@ -163,6 +163,7 @@ async fn the_global_budget_is_exact_under_a_burst_and_alerts_once(setup: Setup) 
 async fn region_caps_count_each_region(setup: Setup) {
     let app = spawn_setup(setup)
         .var("SMS_REGION_LIMITS", "US=2/1h,*=3/1h")
+        .var("METRICS_ADDR", "127.0.0.1:0")
         .spawn()
         .await;
     for n in 0..2 {
@@ -180,6 +181,8 @@ async fn region_caps_count_each_region(setup: Setup) {
     let cn = app.send_code("13711110009", "REGISTER").await;
     assert_eq!(reason(&cn).as_deref(), Some("REGION_LIMIT"));
     assert_eq!(app.sms.sent().len(), 5);
+    let blocked = r#"smsauth_sms_guard_blocked_total{reason="REGION_LIMIT"}"#;
+    assert_eq!(app.metric(blocked).await, 2.0);
 }
 
 /// The guard of the contract's defaults, with the per-mobile rules out of the way.
@@ -304,6 +307,7 @@ async fn test_numbers_are_never_counted_nor_paused(setup: Setup) {
         .var("SMS_GLOBAL_LIMIT", "3/1h")
         .var("SMS_REGION_LIMITS", "CN=3/1h")
         .var("SMS_GUARD_MIN_SENDS", "2/1h")
+        .var("METRICS_ADDR", "127.0.0.1:0")
         .spawn()
         .await;
     for _ in 0..5 {
@@ -323,6 +327,14 @@ async fn test_numbers_are_never_counted_nor_paused(setup: Setup) {
     let spent = app.send_code(&mobile_in_block(3, 1), "REGISTER").await;
     assert_eq!(reason(&spent).as_deref(), Some("GLOBAL_LIMIT"));
     assert_eq!(app.sms.sent().len(), 3);
+    for (reason, count) in [
+        ("SMS_GUARD", 1.0),
+        ("GLOBAL_LIMIT", 1.0),
+        ("REGION_LIMIT", 0.0),
+    ] {
+        let series = format!("smsauth_sms_guard_blocked_total{{reason=\"{reason}\"}}");
+        assert_eq!(app.metric(&series).await, count, "{series}");
+    }
 }
 
 async fn a_send_refused_for_its_mobile_gives_the_budget_back(setup: Setup) {
