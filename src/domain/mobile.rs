@@ -139,7 +139,7 @@ mod tests {
     fn blocks_drop_the_last_digits() {
         let mobile = parse("13711112222").unwrap();
         assert_eq!(mobile.block(4), "+861371111");
-        assert_eq!(mobile.block(1), "+86137111122");
+        assert_eq!(mobile.block(1), "+861371111222");
         assert_eq!(mobile.block(40), "+8");
     }
 
