@@ -224,6 +224,7 @@ fn delivery_error(error: SmsError) -> AppError {
             provider_code,
             retry_after: Some(retry_after),
         } => AppError::RateLimited {
+            reason: RateLimitReason::ProviderLimit,
             retry_after,
             provider_code: Some(provider_code),
         },

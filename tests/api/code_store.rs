@@ -606,10 +606,7 @@ async fn a_forgotten_event_no_longer_counts(kind: Store) {
 
 async fn clearing_limits_forgets_a_subject_and_its_pairs(kind: Store) {
     let store = store(kind);
-    let limit = RateLimit {
-        count: 1,
-        window: Duration::from_secs(600),
-    };
+    let limit = RateLimit::new(1, Duration::from_secs(600));
     let account = LimitedAction::LoginFailurePerAccount;
     // Glob characters in a subject are matched literally.
     let user = format!("{}*?[x]", event());
@@ -621,14 +618,14 @@ async fn clearing_limits_forgets_a_subject_and_its_pairs(kind: Store) {
         format!("{user}|::1"),
     ];
     for subject in subjects.iter().chain([&other_user]) {
-        store.hit(account, subject, limit, &event()).await.unwrap();
+        store.hit(account, subject, &limit, &event()).await.unwrap();
         assert!(matches!(
-            store.hit(account, subject, limit, &event()).await.unwrap(),
+            store.hit(account, subject, &limit, &event()).await.unwrap(),
             LimitOutcome::Limited { .. }
         ));
     }
     store
-        .hit(LimitedAction::LoginFailurePerIp, &user, limit, &event())
+        .hit(LimitedAction::LoginFailurePerIp, &user, &limit, &event())
         .await
         .unwrap();
 
@@ -641,7 +638,7 @@ async fn clearing_limits_forgets_a_subject_and_its_pairs(kind: Store) {
 
     for subject in &subjects {
         assert_eq!(
-            store.hit(account, subject, limit, &event()).await.unwrap(),
+            store.hit(account, subject, &limit, &event()).await.unwrap(),
             LimitOutcome::Allowed,
             "{subject} is cleared"
         );
@@ -649,14 +646,14 @@ async fn clearing_limits_forgets_a_subject_and_its_pairs(kind: Store) {
     // Another subject, and another action with the same subject, keep their counts.
     assert!(matches!(
         store
-            .hit(account, &other_user, limit, &event())
+            .hit(account, &other_user, &limit, &event())
             .await
             .unwrap(),
         LimitOutcome::Limited { .. }
     ));
     assert!(matches!(
         store
-            .hit(LimitedAction::LoginFailurePerIp, &user, limit, &event())
+            .hit(LimitedAction::LoginFailurePerIp, &user, &limit, &event())
             .await
             .unwrap(),
         LimitOutcome::Limited { .. }
