@@ -14,6 +14,8 @@ use std::time::Duration;
 use metrics::{Key, Label, Level, Metadata, Recorder};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 
+use crate::rate_limit::RateLimit;
+
 const METADATA: Metadata<'static> = Metadata::new("smsauth", Level::INFO, Some(module_path!()));
 
 /// Histogram buckets fit for sign-in latencies: 1 ms to 10 s.
@@ -150,6 +152,28 @@ impl Instruments {
                     &METADATA,
                 )
                 .set(if up { 1.0 } else { 0.0 });
+        }
+    }
+
+    /// The configured `SMS_GLOBAL_LIMIT`, one gauge per window, so that an
+    /// alert can divide the sends of a window by its budget. Set once at start.
+    pub fn sms_global_limit(&self, limit: Option<&RateLimit>) {
+        let Some(recorder) = &self.recorder else {
+            return;
+        };
+        for window in limit.map(RateLimit::windows).unwrap_or_default() {
+            recorder
+                .register_gauge(
+                    &Key::from_parts(
+                        "smsauth_sms_global_limit",
+                        vec![Label::new(
+                            "window_seconds",
+                            window.length.as_secs().to_string(),
+                        )],
+                    ),
+                    &METADATA,
+                )
+                .set(f64::from(window.count));
         }
     }
 

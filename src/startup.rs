@@ -120,7 +120,11 @@ impl ApplicationBuilder {
             passwords: PasswordHasher::for_this_machine(),
             code_hasher: CodeHasher::new(&secret),
             instruments: match config.metrics_addr {
-                Some(_) => Instruments::prometheus().context("METRICS_ADDR")?,
+                Some(_) => {
+                    let instruments = Instruments::prometheus().context("METRICS_ADDR")?;
+                    instruments.sms_global_limit(config.budget.global.as_ref());
+                    instruments
+                }
                 None => Instruments::disabled(),
             },
             config: config.clone(),

@@ -68,6 +68,7 @@ impl PasswordHasher {
 
     /// Hashes a new password as an Argon2id PHC string (the argon2 crate's
     /// recommended parameters: 19 MiB, 2 passes, 1 lane).
+    #[tracing::instrument(level = "debug", name = "password.hash", skip_all)]
     pub async fn hash(&self, password: &str) -> AppResult<String> {
         let password = SecretString::from(password);
         self.run(move |memory| {
@@ -87,6 +88,7 @@ impl PasswordHasher {
     /// Django's hashes (see the `django_hashers` crate). No stored hash (unknown account),
     /// an unusable one or an unknown hasher costs a dummy Argon2id check, as
     /// a wrong password for an account that has signed in here does.
+    #[tracing::instrument(level = "debug", name = "password.check", skip_all)]
     pub async fn check(&self, password: &str, stored: Option<String>) -> AppResult<PasswordCheck> {
         let password = SecretString::from(password);
         self.run(move |memory| {

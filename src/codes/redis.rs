@@ -325,6 +325,7 @@ impl<C: RedisConnection> RedisCodeStore<C> {
 
 #[async_trait]
 impl<C: RedisConnection> CodeStore for RedisCodeStore<C> {
+    #[tracing::instrument(level = "debug", name = "code_store.issue", skip_all, fields(mobile = %request.mobile.masked(), purpose = request.purpose.as_str()))]
     async fn issue(&self, request: IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
         let cap = request
             .per_mobile
@@ -368,6 +369,7 @@ impl<C: RedisConnection> CodeStore for RedisCodeStore<C> {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "code_store.withdraw", skip_all, fields(mobile = %mobile.masked(), purpose = purpose.as_str()))]
     async fn withdraw(
         &self,
         mobile: &Mobile,
@@ -384,6 +386,7 @@ impl<C: RedisConnection> CodeStore for RedisCodeStore<C> {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "code_store.verify", skip_all, fields(mobile = %mobile.masked(), purpose = purpose.as_str()))]
     async fn verify(
         &self,
         mobile: &Mobile,
@@ -415,6 +418,7 @@ impl<C: RedisConnection> CodeStore for RedisCodeStore<C> {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "code_store.settle", skip_all, fields(mobile = %mobile.masked(), purpose = purpose.as_str()))]
     async fn settle(
         &self,
         mobile: &Mobile,
@@ -435,6 +439,7 @@ impl<C: RedisConnection> CodeStore for RedisCodeStore<C> {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "code_store.hit", skip_all, fields(limit = action.key_part()))]
     async fn hit(
         &self,
         action: LimitedAction,
@@ -445,6 +450,7 @@ impl<C: RedisConnection> CodeStore for RedisCodeStore<C> {
         self.sliding(action, subject, limit, event).await
     }
 
+    #[tracing::instrument(level = "debug", name = "code_store.forget", skip_all, fields(limit = action.key_part()))]
     async fn forget(
         &self,
         action: LimitedAction,
@@ -461,6 +467,7 @@ impl<C: RedisConnection> CodeStore for RedisCodeStore<C> {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "code_store.clear_limits", skip_all, fields(limit = action.key_part()))]
     async fn clear_limits(&self, action: LimitedAction, subject: &str) -> Result<(), StoreError> {
         // SCAN walks one node; a partial unlock would be worse than a clear refusal.
         anyhow::ensure!(
@@ -499,6 +506,7 @@ impl<C: RedisConnection> CodeStore for RedisCodeStore<C> {
         }
     }
 
+    #[tracing::instrument(level = "debug", name = "code_store.ping", skip_all)]
     async fn ping(&self) -> Result<(), StoreError> {
         match self.health().await {
             StoreHealth::Up => Ok(()),

@@ -27,6 +27,7 @@ pub struct NewRefreshToken<'a> {
     pub token_version: i32,
 }
 
+#[tracing::instrument(level = "debug", name = "db.refresh_tokens.insert", skip_all)]
 pub async fn insert<C: ConnectionTrait>(db: &C, new: NewRefreshToken<'_>) -> AppResult<()> {
     refresh_tokens::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -47,6 +48,7 @@ pub async fn insert<C: ConnectionTrait>(db: &C, new: NewRefreshToken<'_>) -> App
     Ok(())
 }
 
+#[tracing::instrument(level = "debug", name = "db.refresh_tokens.find_by_hash", skip_all)]
 pub async fn find_by_hash(
     db: &DatabaseConnection,
     token_hash: &str,
@@ -58,6 +60,7 @@ pub async fn find_by_hash(
 }
 
 /// Marks a live token used. `false` when another request got there first.
+#[tracing::instrument(level = "debug", name = "db.refresh_tokens.retire", skip_all)]
 pub async fn retire<C: ConnectionTrait>(db: &C, id: Uuid, now: DateTime<Utc>) -> AppResult<bool> {
     let result = RefreshTokens::update_many()
         .col_expr(Column::UsedAt, Expr::value(now))
@@ -70,6 +73,7 @@ pub async fn retire<C: ConnectionTrait>(db: &C, id: Uuid, now: DateTime<Utc>) ->
 }
 
 /// Ends a whole session family.
+#[tracing::instrument(level = "debug", name = "db.refresh_tokens.revoke_family", skip_all)]
 pub async fn revoke_family(
     db: &DatabaseConnection,
     family_id: Uuid,
@@ -85,6 +89,11 @@ pub async fn revoke_family(
 }
 
 /// Ends every session of a user.
+#[tracing::instrument(
+    level = "debug",
+    name = "db.refresh_tokens.revoke_all_for_user",
+    skip_all
+)]
 pub async fn revoke_all_for_user<C: ConnectionTrait>(
     db: &C,
     user_id: UserId,
@@ -101,6 +110,11 @@ pub async fn revoke_all_for_user<C: ConnectionTrait>(
 
 /// The user's live sessions at `now`: one unused, unrevoked, unexpired token
 /// per family, issued at the user's current token version.
+#[tracing::instrument(
+    level = "debug",
+    name = "db.refresh_tokens.count_live_for_user",
+    skip_all
+)]
 pub async fn count_live_for_user(
     db: &DatabaseConnection,
     user_id: UserId,
@@ -118,6 +132,7 @@ pub async fn count_live_for_user(
 }
 
 /// Deletes rows that expired before `cutoff`; returns how many.
+#[tracing::instrument(level = "debug", name = "db.refresh_tokens.delete_expired", skip_all)]
 pub async fn delete_expired(db: &DatabaseConnection, cutoff: DateTime<Utc>) -> AppResult<u64> {
     let result = RefreshTokens::delete_many()
         .filter(Column::ExpiresAt.lt(cutoff))

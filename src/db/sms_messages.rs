@@ -20,6 +20,7 @@ pub struct SmsAuditRow<'a> {
     pub now: DateTime<Utc>,
 }
 
+#[tracing::instrument(level = "debug", name = "db.sms_messages.record", skip_all)]
 pub async fn record(db: &DatabaseConnection, row: SmsAuditRow<'_>) -> AppResult<()> {
     sms_messages::ActiveModel {
         id: Set(row.id),

@@ -26,6 +26,7 @@ pub struct NewUser<'a> {
 }
 
 /// Every user whose id is in `ids`, in one SELECT.
+#[tracing::instrument(level = "debug", name = "db.users.find_by_ids", skip_all)]
 pub async fn find_by_ids(db: &DatabaseConnection, ids: &[UserId]) -> AppResult<Vec<UserRow>> {
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -36,6 +37,7 @@ pub async fn find_by_ids(db: &DatabaseConnection, ids: &[UserId]) -> AppResult<V
         .await?)
 }
 
+#[tracing::instrument(level = "debug", name = "db.users.find_by_mobile", skip_all)]
 pub async fn find_by_mobile(
     db: &DatabaseConnection,
     mobile: &Mobile,
@@ -46,6 +48,7 @@ pub async fn find_by_mobile(
         .await?)
 }
 
+#[tracing::instrument(level = "debug", name = "db.users.find_by_username", skip_all)]
 pub async fn find_by_username(
     db: &DatabaseConnection,
     username: &Username,
@@ -59,6 +62,7 @@ pub async fn find_by_username(
         .await?)
 }
 
+#[tracing::instrument(level = "debug", name = "db.users.find_by_email", skip_all)]
 pub async fn find_by_email(db: &DatabaseConnection, email: &Email) -> AppResult<Option<UserRow>> {
     Ok(Users::find()
         .filter(Expr::expr(Func::lower(Expr::col(Column::Email))).eq(email.as_str().to_lowercase()))
@@ -66,6 +70,7 @@ pub async fn find_by_email(db: &DatabaseConnection, email: &Email) -> AppResult<
         .await?)
 }
 
+#[tracing::instrument(level = "debug", name = "db.users.mobile_exists", skip_all)]
 pub async fn mobile_exists(db: &DatabaseConnection, mobile: &Mobile) -> AppResult<bool> {
     Ok(Users::find()
         .filter(Column::Mobile.eq(mobile.as_str()))
@@ -74,12 +79,14 @@ pub async fn mobile_exists(db: &DatabaseConnection, mobile: &Mobile) -> AppResul
         > 0)
 }
 
+#[tracing::instrument(level = "debug", name = "db.users.username_exists", skip_all)]
 pub async fn username_exists(db: &DatabaseConnection, username: &Username) -> AppResult<bool> {
     Ok(find_by_username(db, username).await?.is_some())
 }
 
 /// Inserts a user. The unique indexes have the last word: losing a race is
 /// `MOBILE_TAKEN`, `USERNAME_TAKEN` or `EMAIL_TAKEN`, never an internal error.
+#[tracing::instrument(level = "debug", name = "db.users.insert", skip_all)]
 pub async fn insert(db: &DatabaseConnection, new: NewUser<'_>) -> AppResult<UserRow> {
     let row = users::ActiveModel {
         id: Set(new.id.as_uuid()),
@@ -104,6 +111,7 @@ pub async fn insert(db: &DatabaseConnection, new: NewUser<'_>) -> AppResult<User
         })
 }
 
+#[tracing::instrument(level = "debug", name = "db.users.touch_last_login", skip_all, fields(user = %id))]
 pub async fn touch_last_login(
     db: &DatabaseConnection,
     id: UserId,
@@ -119,6 +127,7 @@ pub async fn touch_last_login(
 
 /// Sets a new password hash and bumps the token version, so every access
 /// token issued before it is rejected.
+#[tracing::instrument(level = "debug", name = "db.users.set_password", skip_all, fields(user = %id))]
 pub async fn set_password<C: sea_orm::ConnectionTrait>(
     db: &C,
     id: UserId,
@@ -139,6 +148,7 @@ pub async fn set_password<C: sea_orm::ConnectionTrait>(
 /// row still holds `legacy_hash`: of several first logins racing, exactly
 /// one writes. Returns whether this call did. The password is the same, so
 /// sessions and the token version are left alone.
+#[tracing::instrument(level = "debug", name = "db.users.replace_legacy_hash", skip_all, fields(user = %id))]
 pub async fn replace_legacy_hash(
     db: &DatabaseConnection,
     id: UserId,
@@ -158,6 +168,7 @@ pub async fn replace_legacy_hash(
 
 /// Bumps the token version, so every access token issued so far is rejected
 /// (on every instance: the viewer check compares it with the token's `ver`).
+#[tracing::instrument(level = "debug", name = "db.users.bump_token_version", skip_all, fields(user = %id))]
 pub async fn bump_token_version<C: sea_orm::ConnectionTrait>(
     db: &C,
     id: UserId,
@@ -173,6 +184,7 @@ pub async fn bump_token_version<C: sea_orm::ConnectionTrait>(
 }
 
 /// Allows or refuses the user's sign-ins from now on.
+#[tracing::instrument(level = "debug", name = "db.users.set_active", skip_all, fields(user = %id))]
 pub async fn set_active<C: sea_orm::ConnectionTrait>(
     db: &C,
     id: UserId,

@@ -14,6 +14,7 @@ use crate::state::AppState;
 /// Django hash (parallel first logins all succeed; one of them rehashes).
 /// A failure here is logged and leaves the Django hash, which keeps working
 /// and is upgraded at a later login: it never fails the sign-in.
+#[tracing::instrument(level = "debug", name = "password.upgrade_if_legacy", skip_all)]
 pub async fn upgrade_if_legacy(
     state: &AppState,
     user: &UserRow,

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use tracing::Instrument;
+
 use super::{OutgoingSms, SmsError, SmsProvider, SmsReceipt};
 use crate::domain::{Mobile, SmsCode, SmsPurpose};
 
@@ -106,6 +108,12 @@ impl ProviderChain {
                     ttl_minutes: sms.ttl_minutes,
                     session_context: &session_context,
                 })
+                .instrument(tracing::debug_span!(
+                    "sms_provider.send",
+                    provider = link.provider.name(),
+                    mobile = %sms.mobile.masked(),
+                    purpose = sms.purpose.as_str(),
+                ))
                 .await;
             let fail_over = result.as_ref().is_err_and(SmsError::allows_failover);
             link.record(fail_over, self.skip_for);

@@ -48,6 +48,8 @@ pub fn capture() -> Captured {
                 ))
                 .without_time()
                 .with_ansi(false)
+                // A line per closed span: its fields are checked for secrets too.
+                .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
                 .with_writer(captured.clone())
                 .finish();
             tracing::subscriber::set_global_default(subscriber)
@@ -127,6 +129,56 @@ async fn a_full_flow_logs_no_secret() {
     for code in [&register_code, &login_code] {
         assert!(!contains_token(&log, code), "the log contains a code");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_io_call_has_a_span_under_its_request() {
+    let captured = capture();
+    let app = spawn_setup(Setup::PostgresRedis).spawn().await;
+    let sent = app
+        .post("/graphql")
+        .header("x-request-id", "trace-io-spans-1")
+        .json(&json!({
+            "query": "mutation { sendSmsCode(mobile: \"13722223333\", purpose: REGISTER) { expiresIn } }"
+        }))
+        .send()
+        .await
+        .unwrap();
+    let sent: serde_json::Value = sent.json().await.unwrap();
+    assert_eq!(error_code(&sent), None, "{sent}");
+    app.register_via_sms("13744445555", "correct horse battery staple")
+        .await;
+
+    let log = captured.text();
+    let request = log
+        .lines()
+        .filter(|line| line.contains("request_id=trace-io-spans-1"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    // Each I/O step closes its own span, nested in the request's (so it carries the id).
+    for span in [
+        "db.users.find_by_mobile",
+        "code_store.spend_send",
+        "code_store.issue{mobile=+86137****3333 purpose=\"REGISTER\"}",
+        "sms_provider.send{provider=\"recording\" mobile=+86137****3333 purpose=\"REGISTER\"}",
+        "db.sms_messages.record",
+    ] {
+        assert!(
+            request
+                .lines()
+                .any(|line| line.contains(span) && line.ends_with(": close")),
+            "no closed span {span} under the request:\n{request}"
+        );
+    }
+    for span in [
+        "code_store.verify",
+        "password.hash",
+        "db.users.insert",
+        "db.refresh_tokens.insert",
+    ] {
+        assert!(log.contains(span), "no span {span}");
+    }
+    assert!(!log.contains("13722223333") && !log.contains("13744445555"));
 }
 
 /// Whether `needle` occurs with no letter, digit, '.' or ':' on either side.

@@ -104,6 +104,31 @@ async fn a_known_sequence_moves_each_counter_by_what_happened() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_global_sms_budget_is_published_for_its_alert() {
+    let app = spawn_app(Backend::Sqlite)
+        .var("METRICS_ADDR", "127.0.0.1:0")
+        .var("SMS_GLOBAL_LIMIT", "200/1h,2000/24h")
+        .spawn()
+        .await;
+    let hourly = r#"smsauth_sms_global_limit{window_seconds="3600"}"#;
+    assert_eq!(app.metric(hourly).await, 200.0);
+    let daily = r#"smsauth_sms_global_limit{window_seconds="86400"}"#;
+    assert_eq!(app.metric(daily).await, 2000.0);
+
+    let unlimited = spawn_app(Backend::Sqlite)
+        .var("METRICS_ADDR", "127.0.0.1:0")
+        .var("SMS_GLOBAL_LIMIT", "off")
+        .spawn()
+        .await;
+    assert!(
+        !unlimited
+            .scrape()
+            .await
+            .contains("smsauth_sms_global_limit")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn metrics_are_not_public_and_documents_cannot_add_labels() {
     let app = spawn_app(Backend::Sqlite)
         .var("METRICS_ADDR", "127.0.0.1:0")

@@ -209,6 +209,7 @@ fn parse_alert(raw: &str, pause: Duration) -> Option<BudgetAlert> {
 
 #[async_trait]
 impl<C: RedisConnection> SmsBudgetStore for RedisCodeStore<C> {
+    #[tracing::instrument(level = "debug", name = "code_store.spend_send", skip_all, fields(region = request.region))]
     async fn spend_send(&self, request: BudgetRequest<'_>) -> Result<BudgetDecision, StoreError> {
         let block = request.guard.as_ref().map_or("", |g| g.block);
         let keys = [
@@ -250,6 +251,7 @@ impl<C: RedisConnection> SmsBudgetStore for RedisCodeStore<C> {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "code_store.refund_send", skip_all)]
     async fn refund_send(&self, request: &BudgetRequest<'_>) -> Result<(), StoreError> {
         let block = request.guard.as_ref().map_or("", |g| g.block);
         let keys = [
@@ -263,6 +265,7 @@ impl<C: RedisConnection> SmsBudgetStore for RedisCodeStore<C> {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "code_store.record_code_used", skip_all)]
     async fn record_code_used(
         &self,
         block: &str,
@@ -279,6 +282,7 @@ impl<C: RedisConnection> SmsBudgetStore for RedisCodeStore<C> {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "code_store.budget_status", skip_all)]
     async fn budget_status(
         &self,
         global: Option<&RateLimit>,
@@ -327,6 +331,7 @@ impl<C: RedisConnection> SmsBudgetStore for RedisCodeStore<C> {
         Ok(status)
     }
 
+    #[tracing::instrument(level = "debug", name = "code_store.lift_pause", skip_all)]
     async fn lift_pause(&self, block: &str) -> Result<bool, StoreError> {
         let keys = [
             self.block_key(block, "paused"),
