@@ -26,6 +26,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use smsauth::sms::aliyun::sign::{self, SigningInput};
 
+use crate::fake_provider::{Calls, listen, proxy_page};
+
 pub const ACCESS_KEY_ID: &str = "LTAI5tFakeAliyunKeyId0001";
 pub const ACCESS_KEY_SECRET: &str = "fakeAliyunSecret-MUST-NOT-LEAK-0001";
 /// Non-ASCII on purpose: the query is signed as percent-encoded UTF-8.
@@ -97,8 +99,7 @@ impl Received {
 }
 
 struct Shared {
-    behaviour: Mutex<Behaviour>,
-    received: Mutex<Vec<Received>>,
+    calls: Calls<Behaviour, Received>,
     nonces: Mutex<HashSet<String>>,
 }
 
@@ -110,13 +111,9 @@ pub struct FakeAliyun {
 
 impl FakeAliyun {
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the fake Aliyun");
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let (listener, endpoint) = listen("Aliyun").await;
         let shared = Arc::new(Shared {
-            behaviour: Mutex::new(Behaviour::Succeed),
-            received: Mutex::new(Vec::new()),
+            calls: Calls::new(Behaviour::Succeed),
             nonces: Mutex::new(HashSet::new()),
         });
         let router = axum::Router::new()
@@ -125,23 +122,13 @@ impl FakeAliyun {
         tokio::spawn(async move { axum::serve(listener, router).await });
         Self { endpoint, shared }
     }
+}
 
-    pub fn set(&self, behaviour: Behaviour) {
-        *self.shared.behaviour.lock().unwrap() = behaviour;
-    }
-
-    pub fn requests(&self) -> Vec<Received> {
-        self.shared.received.lock().unwrap().clone()
-    }
-
-    pub fn single_request(&self) -> Received {
-        let requests = self.requests();
-        assert_eq!(
-            requests.len(),
-            1,
-            "expected exactly one request: {requests:#?}"
-        );
-        requests.into_iter().next().unwrap()
+/// `set`, `requests` and `single_request` of what the fake received.
+impl std::ops::Deref for FakeAliyun {
+    type Target = Calls<Behaviour, Received>;
+    fn deref(&self) -> &Self::Target {
+        &self.shared.calls
     }
 }
 
@@ -153,7 +140,7 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let mut received = check(&shared, &method, &uri, &headers, &body);
-    let behaviour = shared.behaviour.lock().unwrap().clone();
+    let behaviour = shared.calls.behaviour();
     let request_id = received.request_id.clone();
 
     let (status, answer) = if let Some((code, status, _)) = received.problems.first() {
@@ -182,18 +169,13 @@ async fn handle(
             Behaviour::GatewayError(status, code) => (status, gateway_error(code, &request_id)),
             Behaviour::HttpStatus(status) => {
                 received.answered = format!("HTTP {status}");
-                shared.received.lock().unwrap().push(received);
-                return (
-                    StatusCode::from_u16(status).unwrap(),
-                    [(CONNECTION, "close"), (CONTENT_TYPE, "text/html")],
-                    format!("<html><body><h1>{status}</h1>{MESSAGE_MARKER}</body></html>"),
-                )
-                    .into_response();
+                shared.calls.record(received);
+                return proxy_page(status, MESSAGE_MARKER);
             }
         }
     };
     received.answered = answer["Code"].as_str().unwrap_or("?").to_owned();
-    shared.received.lock().unwrap().push(received);
+    shared.calls.record(received);
     if let Behaviour::Slow(delay) = behaviour {
         tokio::time::sleep(delay).await;
     }

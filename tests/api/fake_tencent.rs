@@ -10,7 +10,7 @@
 //! Every answer carries `Connection: close`, so each send opens a new connection and the
 //! behaviour chosen when a connection is accepted is the one its request gets.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -23,6 +23,8 @@ use serde_json::{Value, json};
 use smsauth::sms::tencent::sign::{self, SigningInput};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::fake_provider::{Calls, listen, proxy_page};
 
 pub const SECRET_ID: &str = "AKIDfakeTencentId00000000000000000001";
 pub const SECRET_KEY: &str = "fakeTencentSecretKey-MUST-NOT-LEAK-0001";
@@ -81,10 +83,7 @@ impl Received {
     }
 }
 
-struct Shared {
-    behaviour: Mutex<Behaviour>,
-    received: Mutex<Vec<Received>>,
-}
+type Shared = Calls<Behaviour, Received>;
 
 pub struct FakeTencent {
     /// `http://127.0.0.1:<port>`: the value for `TENCENT_SMS_ENDPOINT`.
@@ -95,14 +94,8 @@ pub struct FakeTencent {
 impl FakeTencent {
     /// Starts the fake on a free port of 127.0.0.1, on the test's runtime.
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the fake Tencent");
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let shared = Arc::new(Shared {
-            behaviour: Mutex::new(Behaviour::Succeed),
-            received: Mutex::new(Vec::new()),
-        });
+        let (listener, endpoint) = listen("Tencent").await;
+        let shared = Arc::new(Calls::new(Behaviour::Succeed));
         let router = axum::Router::new()
             .fallback(handle)
             .with_state(shared.clone());
@@ -113,25 +106,13 @@ impl FakeTencent {
         tokio::spawn(async move { axum::serve(listener, router).await });
         Self { endpoint, shared }
     }
+}
 
-    /// From now on, requests that pass the checks get this.
-    pub fn set(&self, behaviour: Behaviour) {
-        *self.shared.behaviour.lock().unwrap() = behaviour;
-    }
-
-    pub fn requests(&self) -> Vec<Received> {
-        self.shared.received.lock().unwrap().clone()
-    }
-
-    /// The only request received so far.
-    pub fn single_request(&self) -> Received {
-        let requests = self.requests();
-        assert_eq!(
-            requests.len(),
-            1,
-            "expected exactly one request: {requests:#?}"
-        );
-        requests.into_iter().next().unwrap()
+/// `set`, `requests` and `single_request` of what the fake received.
+impl std::ops::Deref for FakeTencent {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
     }
 }
 
@@ -155,10 +136,7 @@ impl axum::serve::Listener for FakeListener {
                     continue;
                 }
             };
-            let drop_it = matches!(
-                *self.shared.behaviour.lock().unwrap(),
-                Behaviour::DropConnection
-            );
+            let drop_it = matches!(self.shared.behaviour(), Behaviour::DropConnection);
             if !drop_it {
                 return (stream, addr);
             }
@@ -168,7 +146,7 @@ impl axum::serve::Listener for FakeListener {
                 if let Some((method, uri, headers, body)) = read_raw_request(&mut stream).await {
                     let mut received = check(&method, &uri, &headers, &body);
                     received.answered = "dropped".to_owned();
-                    shared.received.lock().unwrap().push(received);
+                    shared.record(received);
                 }
                 // Dropping the stream closes the connection: no status line, no body.
                 drop(stream);
@@ -238,7 +216,7 @@ async fn handle(
     let mut received = check(&method, &uri, &headers, &body);
     let request_id = uuid::Uuid::new_v4().to_string();
     received.request_id = Some(request_id.clone());
-    let behaviour = shared.behaviour.lock().unwrap().clone();
+    let behaviour = shared.behaviour();
 
     let (status, answer) = if let Some((code, _)) = received.problems.first() {
         (StatusCode::OK, request_error(code, &request_id))
@@ -254,15 +232,9 @@ async fn handle(
                 (StatusCode::OK, number_error(&received, code, &request_id))
             }
             Behaviour::HttpStatus(status) => {
-                let status = StatusCode::from_u16(status).unwrap();
-                received.answered = format!("HTTP {}", status.as_u16());
-                shared.received.lock().unwrap().push(received);
-                return (
-                    status,
-                    [(CONNECTION, "close"), (CONTENT_TYPE, "text/html")],
-                    format!("<html><body><h1>{status}</h1>{MESSAGE_MARKER}</body></html>"),
-                )
-                    .into_response();
+                received.answered = format!("HTTP {status}");
+                shared.record(received);
+                return proxy_page(status, MESSAGE_MARKER);
             }
             // Only reachable on a connection accepted before the switch; `Connection: close`
             // on every answer keeps that from happening.
@@ -277,7 +249,7 @@ async fn handle(
         .or_else(|| answer["Response"]["SendStatusSet"][0]["Code"].as_str())
         .unwrap_or("?")
         .to_owned();
-    shared.received.lock().unwrap().push(received);
+    shared.record(received);
     if let Behaviour::Slow(delay) = behaviour {
         tokio::time::sleep(delay).await;
     }

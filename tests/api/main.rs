@@ -18,6 +18,7 @@ mod code_store;
 mod config_bounds;
 mod failover;
 mod fake_aliyun;
+mod fake_provider;
 mod fake_tencent;
 mod faults;
 mod graphql_http;
