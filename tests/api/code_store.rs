@@ -55,6 +55,21 @@ fn event() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// Issues a code with the suite's default request.
+async fn issue(store: &Arc<dyn CodeStore>, m: &Mobile, purpose: SmsPurpose, hash: &CodeHash) {
+    store.issue(request(m, purpose, hash)).await.unwrap();
+}
+
+/// Tries a code, holding it for [`LEASE`] if it is right.
+async fn verify(
+    store: &Arc<dyn CodeStore>,
+    m: &Mobile,
+    purpose: SmsPurpose,
+    hash: &CodeHash,
+) -> VerifyOutcome {
+    store.verify(m, purpose, hash, LEASE).await.unwrap()
+}
+
 fn hash_of(mobile: &Mobile, purpose: SmsPurpose, code: &str) -> CodeHash {
     CodeHasher::new(b"test secret").hash(mobile, purpose, &SmsCode::parse(code, 6).unwrap())
 }
@@ -84,17 +99,11 @@ async fn a_code_is_valid_once(kind: Store) {
         IssueOutcome::Issued
     );
     assert!(matches!(
-        store
-            .verify(&m, SmsPurpose::Login, &right, LEASE)
-            .await
-            .unwrap(),
+        verify(&store, &m, SmsPurpose::Login, &right).await,
         VerifyOutcome::Accepted(_)
     ));
     assert_eq!(
-        store
-            .verify(&m, SmsPurpose::Login, &right, LEASE)
-            .await
-            .unwrap(),
+        verify(&store, &m, SmsPurpose::Login, &right).await,
         VerifyOutcome::Rejected {
             attempts_left: None
         }
@@ -112,10 +121,7 @@ async fn codes_expire(kind: Store) {
     store.issue(short).await.unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(
-        store
-            .verify(&m, SmsPurpose::Login, &right, LEASE)
-            .await
-            .unwrap(),
+        verify(&store, &m, SmsPurpose::Login, &right).await,
         VerifyOutcome::Rejected {
             attempts_left: None
         }
@@ -127,26 +133,14 @@ async fn a_new_code_replaces_the_old(kind: Store) {
     let m = mobile();
     let old = hash_of(&m, SmsPurpose::Login, "111111");
     let new = hash_of(&m, SmsPurpose::Login, "222222");
-    store
-        .issue(request(&m, SmsPurpose::Login, &old))
-        .await
-        .unwrap();
-    store
-        .issue(request(&m, SmsPurpose::Login, &new))
-        .await
-        .unwrap();
+    issue(&store, &m, SmsPurpose::Login, &old).await;
+    issue(&store, &m, SmsPurpose::Login, &new).await;
     assert!(matches!(
-        store
-            .verify(&m, SmsPurpose::Login, &old, LEASE)
-            .await
-            .unwrap(),
+        verify(&store, &m, SmsPurpose::Login, &old).await,
         VerifyOutcome::Rejected { .. }
     ));
     assert!(matches!(
-        store
-            .verify(&m, SmsPurpose::Login, &new, LEASE)
-            .await
-            .unwrap(),
+        verify(&store, &m, SmsPurpose::Login, &new).await,
         VerifyOutcome::Accepted(_)
     ));
 }
@@ -156,40 +150,25 @@ async fn wrong_tries_exhaust_the_code(kind: Store) {
     let m = mobile();
     let right = hash_of(&m, SmsPurpose::Register, "123456");
     let wrong = hash_of(&m, SmsPurpose::Register, "654321");
-    store
-        .issue(request(&m, SmsPurpose::Register, &right))
-        .await
-        .unwrap();
+    issue(&store, &m, SmsPurpose::Register, &right).await;
     assert_eq!(
-        store
-            .verify(&m, SmsPurpose::Register, &wrong, LEASE)
-            .await
-            .unwrap(),
+        verify(&store, &m, SmsPurpose::Register, &wrong).await,
         VerifyOutcome::Rejected {
             attempts_left: Some(2)
         }
     );
     assert_eq!(
-        store
-            .verify(&m, SmsPurpose::Register, &wrong, LEASE)
-            .await
-            .unwrap(),
+        verify(&store, &m, SmsPurpose::Register, &wrong).await,
         VerifyOutcome::Rejected {
             attempts_left: Some(1)
         }
     );
     assert_eq!(
-        store
-            .verify(&m, SmsPurpose::Register, &wrong, LEASE)
-            .await
-            .unwrap(),
+        verify(&store, &m, SmsPurpose::Register, &wrong).await,
         VerifyOutcome::Exhausted
     );
     assert_eq!(
-        store
-            .verify(&m, SmsPurpose::Register, &right, LEASE)
-            .await
-            .unwrap(),
+        verify(&store, &m, SmsPurpose::Register, &right).await,
         VerifyOutcome::Rejected {
             attempts_left: None
         },
@@ -202,32 +181,19 @@ async fn a_leased_code_is_held_then_spent_or_handed_back(kind: Store) {
     let m = mobile();
     let right = hash_of(&m, SmsPurpose::Login, "123456");
     let wrong = hash_of(&m, SmsPurpose::Login, "654321");
-    store
-        .issue(request(&m, SmsPurpose::Login, &right))
-        .await
-        .unwrap();
-    let VerifyOutcome::Accepted(lease) = store
-        .verify(&m, SmsPurpose::Login, &right, LEASE)
-        .await
-        .unwrap()
-    else {
+    issue(&store, &m, SmsPurpose::Login, &right).await;
+    let VerifyOutcome::Accepted(lease) = verify(&store, &m, SmsPurpose::Login, &right).await else {
         panic!("the right code is accepted");
     };
     // While leased: nobody else can use it, and wrong tries still cost.
     assert_eq!(
-        store
-            .verify(&m, SmsPurpose::Login, &right, LEASE)
-            .await
-            .unwrap(),
+        verify(&store, &m, SmsPurpose::Login, &right).await,
         VerifyOutcome::Rejected {
             attempts_left: None
         }
     );
     assert_eq!(
-        store
-            .verify(&m, SmsPurpose::Login, &wrong, LEASE)
-            .await
-            .unwrap(),
+        verify(&store, &m, SmsPurpose::Login, &wrong).await,
         VerifyOutcome::Rejected {
             attempts_left: Some(2)
         }
@@ -237,11 +203,7 @@ async fn a_leased_code_is_held_then_spent_or_handed_back(kind: Store) {
         .settle(&m, SmsPurpose::Login, &lease, false)
         .await
         .unwrap();
-    let VerifyOutcome::Accepted(lease) = store
-        .verify(&m, SmsPurpose::Login, &right, LEASE)
-        .await
-        .unwrap()
-    else {
+    let VerifyOutcome::Accepted(lease) = verify(&store, &m, SmsPurpose::Login, &right).await else {
         panic!("the handed-back code works");
     };
     // Spent: gone for good, and a stale lease settles nothing.
@@ -254,10 +216,7 @@ async fn a_leased_code_is_held_then_spent_or_handed_back(kind: Store) {
         .await
         .unwrap();
     assert_eq!(
-        store
-            .verify(&m, SmsPurpose::Login, &right, LEASE)
-            .await
-            .unwrap(),
+        verify(&store, &m, SmsPurpose::Login, &right).await,
         VerifyOutcome::Rejected {
             attempts_left: None
         }
@@ -270,27 +229,14 @@ async fn a_lease_never_revives_a_replaced_or_destroyed_code(kind: Store) {
     let old = hash_of(&m, SmsPurpose::Login, "123456");
     let new = hash_of(&m, SmsPurpose::Login, "111111");
     let wrong = hash_of(&m, SmsPurpose::Login, "654321");
-    store
-        .issue(request(&m, SmsPurpose::Login, &old))
-        .await
-        .unwrap();
-    let VerifyOutcome::Accepted(lease) = store
-        .verify(&m, SmsPurpose::Login, &old, LEASE)
-        .await
-        .unwrap()
-    else {
+    issue(&store, &m, SmsPurpose::Login, &old).await;
+    let VerifyOutcome::Accepted(lease) = verify(&store, &m, SmsPurpose::Login, &old).await else {
         panic!("accepted");
     };
     // A newer code replaces it, then wrong tries destroy the newer one.
-    store
-        .issue(request(&m, SmsPurpose::Login, &new))
-        .await
-        .unwrap();
+    issue(&store, &m, SmsPurpose::Login, &new).await;
     for _ in 0..3 {
-        store
-            .verify(&m, SmsPurpose::Login, &wrong, LEASE)
-            .await
-            .unwrap();
+        verify(&store, &m, SmsPurpose::Login, &wrong).await;
     }
     store
         .settle(&m, SmsPurpose::Login, &lease, false)
@@ -314,10 +260,7 @@ async fn a_lease_that_runs_out_counts_as_spent(kind: Store) {
     let store = store(kind);
     let m = mobile();
     let right = hash_of(&m, SmsPurpose::Login, "123456");
-    store
-        .issue(request(&m, SmsPurpose::Login, &right))
-        .await
-        .unwrap();
+    issue(&store, &m, SmsPurpose::Login, &right).await;
     let short = Duration::from_millis(200);
     let VerifyOutcome::Accepted(lease) = store
         .verify(&m, SmsPurpose::Login, &right, short)
@@ -332,10 +275,7 @@ async fn a_lease_that_runs_out_counts_as_spent(kind: Store) {
         .await
         .unwrap();
     assert_eq!(
-        store
-            .verify(&m, SmsPurpose::Login, &right, LEASE)
-            .await
-            .unwrap(),
+        verify(&store, &m, SmsPurpose::Login, &right).await,
         VerifyOutcome::Rejected {
             attempts_left: None
         },
@@ -347,26 +287,17 @@ async fn purposes_are_isolated(kind: Store) {
     let store = store(kind);
     let m = mobile();
     let login = hash_of(&m, SmsPurpose::Login, "123456");
-    store
-        .issue(request(&m, SmsPurpose::Login, &login))
-        .await
-        .unwrap();
+    issue(&store, &m, SmsPurpose::Login, &login).await;
     // The same digits for another purpose hash differently and find no code.
     let as_register = hash_of(&m, SmsPurpose::Register, "123456");
     assert!(matches!(
-        store
-            .verify(&m, SmsPurpose::Register, &as_register, LEASE)
-            .await
-            .unwrap(),
+        verify(&store, &m, SmsPurpose::Register, &as_register).await,
         VerifyOutcome::Rejected {
             attempts_left: None
         }
     ));
     assert!(matches!(
-        store
-            .verify(&m, SmsPurpose::Login, &login, LEASE)
-            .await
-            .unwrap(),
+        verify(&store, &m, SmsPurpose::Login, &login).await,
         VerifyOutcome::Accepted(_)
     ));
 }
@@ -491,32 +422,17 @@ async fn withdraw_removes_only_its_own_code(kind: Store) {
     let m = mobile();
     let first = hash_of(&m, SmsPurpose::Login, "111111");
     let second = hash_of(&m, SmsPurpose::Login, "222222");
-    store
-        .issue(request(&m, SmsPurpose::Login, &first))
-        .await
-        .unwrap();
-    store
-        .issue(request(&m, SmsPurpose::Login, &second))
-        .await
-        .unwrap();
+    issue(&store, &m, SmsPurpose::Login, &first).await;
+    issue(&store, &m, SmsPurpose::Login, &second).await;
     store.withdraw(&m, SmsPurpose::Login, &first).await.unwrap();
     assert!(matches!(
-        store
-            .verify(&m, SmsPurpose::Login, &second, LEASE)
-            .await
-            .unwrap(),
+        verify(&store, &m, SmsPurpose::Login, &second).await,
         VerifyOutcome::Accepted(_)
     ));
-    store
-        .issue(request(&m, SmsPurpose::Login, &first))
-        .await
-        .unwrap();
+    issue(&store, &m, SmsPurpose::Login, &first).await;
     store.withdraw(&m, SmsPurpose::Login, &first).await.unwrap();
     assert!(matches!(
-        store
-            .verify(&m, SmsPurpose::Login, &first, LEASE)
-            .await
-            .unwrap(),
+        verify(&store, &m, SmsPurpose::Login, &first).await,
         VerifyOutcome::Rejected {
             attempts_left: None
         }
@@ -527,19 +443,11 @@ async fn concurrent_checks_of_one_code_accept_once(kind: Store) {
     let store = store(kind);
     let m = mobile();
     let right = hash_of(&m, SmsPurpose::Login, "123456");
-    store
-        .issue(request(&m, SmsPurpose::Login, &right))
-        .await
-        .unwrap();
+    issue(&store, &m, SmsPurpose::Login, &right).await;
     let handles: Vec<_> = (0..30)
         .map(|_| {
             let (store, m, right) = (store.clone(), m.clone(), right.clone());
-            tokio::spawn(async move {
-                store
-                    .verify(&m, SmsPurpose::Login, &right, LEASE)
-                    .await
-                    .unwrap()
-            })
+            tokio::spawn(async move { verify(&store, &m, SmsPurpose::Login, &right).await })
         })
         .collect();
     let mut accepted = 0;
