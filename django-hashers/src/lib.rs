@@ -8,7 +8,7 @@
 //! format, recomputes the hash with the stored parameters (RustCrypto's
 //! `pbkdf2`, `scrypt`, `argon2` and the `bcrypt` crate) and compares in
 //! constant time. Parameters are bounded: a hash from the old database can
-//! cost at most a few seconds of one core, never an unbounded amount of CPU
+//! cost at most about twice what Django's own defaults cost, never an unbounded amount of CPU
 //! or memory. Anything unparseable, an unusable password (`!…`) or a hasher
 //! not listed here (`md5`, `sha1`, …) simply never matches: the user signs in
 //! by SMS instead.
@@ -19,14 +19,21 @@ use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// PBKDF2 rounds accepted; Django 5.2 uses 1,000,000 and adds ~10% a release.
-const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
-/// bcrypt cost accepted (Django uses 12).
-const MAX_BCRYPT_COST: u32 = 16;
+// The bounds below allow about twice the work of Django's newest defaults
+// (and any older, cheaper ones), so that a stored hash costs at most a
+// couple of seconds of one hasher; a hash asking for more is refused as if
+// it did not match (the user can still sign in by SMS).
+
+/// PBKDF2 rounds accepted: Django 5.2 uses 1,000,000, Django 6.0 1,200,000.
+const MAX_PBKDF2_ITERATIONS: u32 = 2_500_000;
+/// bcrypt cost accepted (Django uses 12; each step doubles the work).
+const MAX_BCRYPT_COST: u32 = 13;
 /// Memory one scrypt or Argon2 check may take (Django's defaults: 16 MiB and 100 MiB).
 const MAX_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
-/// Argon2 passes accepted (Django uses 2).
-const MAX_ARGON2_PASSES: u32 = 16;
+/// Argon2 memory × passes, in KiB (Django: 102,400 KiB × 2 passes).
+const MAX_ARGON2_WORK_KIB: u64 = 2 * 102_400 * 2;
+/// scrypt's N × r × p (Django: 2^14 × 8 × 5).
+const MAX_SCRYPT_WORK: u64 = 2 * 16_384 * 8 * 5;
 
 /// A Django hash smsauth can verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,7 +116,8 @@ fn verify_argon2(password: &[u8], stored: &str, memory: &mut Vec<Block>) -> Opti
         None => Version::V0x10,
     };
     let params = Params::try_from(&parsed).ok()?;
-    if u64::from(params.m_cost()) * 1024 > MAX_MEMORY_BYTES || params.t_cost() > MAX_ARGON2_PASSES {
+    let work = u64::from(params.m_cost()) * u64::from(params.t_cost());
+    if u64::from(params.m_cost()) * 1024 > MAX_MEMORY_BYTES || work > MAX_ARGON2_WORK_KIB {
         return None;
     }
     let (salt, expected) = (parsed.salt?, parsed.hash?);
@@ -166,7 +174,13 @@ fn verify_scrypt(password: &[u8], stored: &str) -> Option<bool> {
     let expected = STANDARD.decode(parts.next()?).ok()?;
     let memory = 128u64.checked_mul(n)?.checked_mul(u64::from(r))?;
     // Django computes the p lanes one after another: p multiplies time, not memory.
-    if !n.is_power_of_two() || n < 2 || memory > MAX_MEMORY_BYTES || !(1..=16).contains(&p) {
+    let work = n.checked_mul(u64::from(r))?.checked_mul(u64::from(p))?;
+    if !n.is_power_of_two()
+        || n < 2
+        || memory > MAX_MEMORY_BYTES
+        || work > MAX_SCRYPT_WORK
+        || p == 0
+    {
         return None;
     }
     if !(1..=128).contains(&expected.len()) {
@@ -222,6 +236,27 @@ mod tests {
             assert!(!verify(b"letmein", stored, &mut memory), "{stored}");
         }
         assert_eq!(DjangoHasher::of("md5$x$y"), None);
+    }
+
+    #[test]
+    fn hashes_costing_far_more_than_djangos_defaults_are_refused_at_once() {
+        let mut memory = Vec::new();
+        for stored in [
+            "pbkdf2_sha256$10000000$salt$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            "bcrypt$$2b$16$WYfIVKv1iBWg72G0EMCD0uyTgOVUuwhAskb.jDO3osqP4ayUkm52i",
+            "bcrypt_sha256$$2b$14$GSsUDzKtG5gBxmjtr1GgEeWOrT422PnXgdh9dTmXDYxhH5nOn",
+            "argon2$argon2id$v=19$m=262144,t=16,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA",
+            "argon2$argon2id$v=19$m=102400,t=8,p=8$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA",
+            "scrypt$1048576$salt$2$16$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==",
+            "scrypt$16384$salt$8$64$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==",
+        ] {
+            let started = std::time::Instant::now();
+            assert!(!verify(b"letmein", stored, &mut memory), "{stored}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_millis(500),
+                "{stored} was computed"
+            );
+        }
         assert_eq!(DjangoHasher::of("!unusable"), None);
         assert_eq!(
             DjangoHasher::of("bcrypt_sha256$$2b$12$x"),

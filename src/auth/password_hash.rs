@@ -100,7 +100,7 @@ impl PasswordHasher {
                     false => PasswordCheck::Mismatch,
                 });
             }
-            let own = stored.starts_with("$argon2");
+            let own = is_own_hash(&stored);
             let Some(hash) = own.then_some(stored).or_else(|| DUMMY_HASH.clone()) else {
                 return Ok(PasswordCheck::Mismatch);
             };
@@ -175,6 +175,32 @@ fn hash_with(password: &[u8], memory: &mut Memory) -> Result<String, argon2::pas
     Ok(hash.to_string())
 }
 
+/// The most a stored Argon2 hash may ask for: smsauth writes
+/// `m=19456,t=2,p=1` with a 32-byte output, and these bounds leave room to
+/// raise that later. A string beyond them was not written by smsauth (a
+/// hostile or corrupt row), and checking it could cost hours of a hasher or
+/// gigabytes of memory; it simply does not match.
+const MAX_OWN_MEMORY_KIB: u32 = 256 * 1024;
+const MAX_OWN_PASSES: u32 = 16;
+const MAX_OWN_LANES: u32 = 4;
+const MAX_OWN_OUTPUT_BYTES: usize = 64;
+
+/// Whether `stored` is an Argon2 PHC string within those bounds: one
+/// smsauth may check. Anything else costs the dummy check instead.
+fn is_own_hash(stored: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Ok(params), Some(output)) = (Params::try_from(&parsed), &parsed.hash) else {
+        return false;
+    };
+    Algorithm::try_from(parsed.algorithm.as_str()).is_ok()
+        && params.m_cost() <= MAX_OWN_MEMORY_KIB
+        && params.t_cost() <= MAX_OWN_PASSES
+        && params.p_cost() <= MAX_OWN_LANES
+        && output.len() <= MAX_OWN_OUTPUT_BYTES
+}
+
 /// Recomputes the hash with the parameters stored in the PHC string and
 /// compares in constant time. Anything unparseable simply does not match.
 fn verify_with(password: &[u8], stored: &str, memory: &mut Memory) -> bool {
@@ -223,6 +249,24 @@ mod tests {
         assert!(!hasher.verify("wrong horse", Some(hash)).await.unwrap());
         assert!(!hasher.verify("correct horse", None).await.unwrap());
         assert!(!hasher.verify("x", Some("not a hash".into())).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_hash_beyond_the_bounds_never_matches_and_answers_promptly() {
+        let hasher = PasswordHasher::new(1, Duration::from_secs(5));
+        // Five million passes, or 4 TiB: either would hold a hasher for hours or abort.
+        for hostile in [
+            "$argon2id$v=19$m=8,t=5000000,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA",
+            "$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            assert!(!is_own_hash(hostile));
+            let started = std::time::Instant::now();
+            let check = hasher.check("x", Some(hostile.to_owned())).await.unwrap();
+            assert_eq!(check, PasswordCheck::Mismatch);
+            assert!(started.elapsed() < Duration::from_secs(3));
+        }
+        let ours = hasher.hash("correct horse").await.unwrap();
+        assert!(is_own_hash(&ours));
     }
 
     #[tokio::test]

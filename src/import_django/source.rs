@@ -24,6 +24,27 @@ const CHANNEL_ROWS: usize = 2000;
 #[serde(transparent)]
 pub struct DjangoPassword(pub String);
 
+impl DjangoPassword {
+    /// Whether smsauth can check a password against it (one of Django's
+    /// hashers it verifies).
+    pub fn is_verifiable(&self) -> bool {
+        crate::auth::DjangoHasher::of(&self.0).is_some()
+    }
+
+    /// What smsauth stores: the column as Django wrote it (an unusable `!…`
+    /// password or an unknown hasher such as `md5$…` is never checked), except
+    /// a string in the PHC form of smsauth's own hashes (`$argon2id$…`, which no
+    /// Django hasher writes): that one goes behind Django's unusable marker
+    /// `!`, so it is never checked as a password of ours, with whatever
+    /// parameters it names, and the original is still there to read.
+    pub fn stored_form(&self) -> String {
+        match self.0.starts_with('$') {
+            true => format!("!{}", self.0),
+            false => self.0.clone(),
+        }
+    }
+}
+
 impl fmt::Debug for DjangoPassword {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("DjangoPassword([REDACTED])")

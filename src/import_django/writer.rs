@@ -13,7 +13,6 @@ use sea_orm::{
 
 use super::mapping::{Prepared, RejectReason};
 use super::source::DjangoRow;
-use crate::auth::DjangoHasher;
 use crate::codes::CodeHasher;
 use crate::db::entity::users::{self, Column, Entity as Users};
 use crate::domain::{UserId, Username};
@@ -132,7 +131,7 @@ async fn decide<C: ConnectionTrait>(
         if email.is_none() && !row.email.trim().is_empty() {
             outcome.emails_dropped += 1;
         }
-        if DjangoHasher::of(&row.password.0).is_none() {
+        if !row.password.is_verifiable() {
             outcome.sms_only += 1;
         }
         taken.legacy_ids.insert(row.id);
@@ -149,7 +148,7 @@ async fn decide<C: ConnectionTrait>(
             username: Set(username.as_str().to_owned()),
             mobile: Set(prepared.mobile.as_str().to_owned()),
             email: Set(email.map(|e| e.as_str().to_owned())),
-            password_hash: Set(row.password.0.clone()),
+            password_hash: Set(row.password.stored_form()),
             is_active: Set(row.is_active),
             token_version: Set(0),
             created_at: Set(prepared.created_at),

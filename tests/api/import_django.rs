@@ -480,3 +480,71 @@ async fn an_unreadable_source_is_an_error_not_an_empty_import() {
         .expect_err("a bad --table");
     assert!(format!("{err:#}").contains("--table"), "{err:#}");
 }
+
+/// A password column that is not one of Django's hashers smsauth verifies is
+/// "SMS sign-in only" whatever it looks like: even a string shaped like
+/// smsauth's own Argon2id hash (which, with hostile parameters, would hold a
+/// hasher for hours or abort the process on the first wrong password).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_password_smsauth_does_not_verify_is_stored_unusable() {
+    use argon2::password_hash::PasswordHasher as _;
+    let app = spawn_app(Backend::Sqlite).spawn().await;
+    let shaped_like_ours = argon2::Argon2::default()
+        .hash_password(b"imported password")
+        .unwrap()
+        .to_string();
+    let passwords = [
+        (
+            9001,
+            "$argon2id$v=19$m=8,t=5000000,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA".to_owned(),
+        ),
+        (
+            9002,
+            "$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA".to_owned(),
+        ),
+        (9003, shaped_like_ours),
+        (9004, "md5$salt$00000000000000000000000000000000".to_owned()),
+    ];
+    let dump: Vec<Value> = passwords
+        .iter()
+        .map(|(pk, password)| {
+            json!({ "model": "user.user", "pk": pk, "fields": {
+                "password": password, "last_login": null, "username": format!("legacy{pk}"),
+                "email": "", "is_active": true, "date_joined": "2020-01-01T00:00:00",
+                "mobile": format!("1371119{pk:04}"),
+            }})
+        })
+        .collect();
+    let path = std::env::temp_dir().join(format!("unverifiable-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(&path, Value::from(dump).to_string()).unwrap();
+    let imported = import(&app, &path.display().to_string(), false).await;
+    std::fs::remove_file(&path).ok();
+    assert_eq!(imported.summary.imported, 4, "{:?}", imported.rejects);
+    assert_eq!(imported.summary.sms_only, 4);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users WHERE password_hash LIKE '!$argon2id$%'")
+            .await,
+        3,
+        "hashes shaped like smsauth's own are kept behind the unusable marker"
+    );
+
+    for (pk, _) in &passwords {
+        let started = std::time::Instant::now();
+        let answer = app
+            .graphql(
+                "mutation($a: String!, $p: String!) { loginWithPassword(account: $a, password: $p) { accessToken } }",
+                json!({ "a": format!("legacy{pk}"), "p": "imported password" }),
+            )
+            .await;
+        assert_eq!(
+            error_code(&answer).as_deref(),
+            Some("INVALID_CREDENTIALS"),
+            "{pk}: {answer}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "{pk} took {:?}",
+            started.elapsed()
+        );
+    }
+}
