@@ -180,8 +180,8 @@ fn hash_with(password: &[u8], memory: &mut Memory) -> Result<String, argon2::pas
 /// raise that later. A string beyond them was not written by smsauth (a
 /// hostile or corrupt row), and checking it could cost hours of a hasher or
 /// gigabytes of memory; it simply does not match.
-const MAX_OWN_MEMORY_KIB: u32 = 256 * 1024;
-const MAX_OWN_PASSES: u32 = 16;
+const MAX_OWN_MEMORY_KIB: u32 = 64 * 1024;
+const MAX_OWN_PASSES: u32 = 8;
 const MAX_OWN_LANES: u32 = 4;
 const MAX_OWN_OUTPUT_BYTES: usize = 64;
 
