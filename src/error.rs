@@ -38,6 +38,15 @@ pub enum RequestError {
 }
 
 impl RequestError {
+    /// Every variant, for the tests of the message table.
+    pub const ALL: [Self; 5] = [
+        Self::BadRequest,
+        Self::MutationOverGet,
+        Self::ParseFailed,
+        Self::ValidationFailed,
+        Self::PersistedQueryNotFound,
+    ];
+
     /// The contract's `extensions.code`.
     pub fn code(self) -> &'static str {
         match self {
@@ -76,6 +85,20 @@ pub enum RateLimitReason {
 }
 
 impl RateLimitReason {
+    /// Every reason, for the tests of the message table.
+    pub const ALL: [Self; 10] = [
+        Self::Cooldown,
+        Self::MobileLimit,
+        Self::IpLimit,
+        Self::VerifyLimit,
+        Self::LoginThrottle,
+        Self::MobileExistsLimit,
+        Self::GlobalLimit,
+        Self::RegionLimit,
+        Self::SmsGuard,
+        Self::ProviderLimit,
+    ];
+
     /// The contract's `extensions.reason`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -200,33 +223,6 @@ impl AppError {
             Self::Internal(_) => INTERNAL_SERVER_ERROR,
         }
     }
-
-    /// The message a client sees. Never includes causes, provider texts or secrets.
-    pub fn message(&self) -> String {
-        match self {
-            Self::BadUserInput(invalid) => format!("{} {}", invalid.field, invalid.reason),
-            Self::Unauthenticated => "a valid access token is required".into(),
-            Self::Forbidden => "this field belongs to another user".into(),
-            Self::InvalidCredentials => "wrong account or password".into(),
-            Self::InvalidCode { .. } => "the code is wrong, expired or already used".into(),
-            Self::TooManyAttempts => "too many wrong codes: request a new one".into(),
-            Self::RateLimited { retry_after, .. } => {
-                format!(
-                    "too many requests: try again in {} s",
-                    retry_after_secs(*retry_after)
-                )
-            }
-            Self::MobileTaken => "this mobile is already registered".into(),
-            Self::UsernameTaken => "this username is taken".into(),
-            Self::EmailTaken => "this email is already registered".into(),
-            Self::UserNotFound => "no user is registered with this mobile".into(),
-            Self::RegionNotAllowed => "codes cannot be sent to this region".into(),
-            Self::InvalidRefreshToken => "the refresh token is invalid or expired".into(),
-            Self::SmsDeliveryFailed { .. } => "the SMS could not be sent".into(),
-            Self::ServiceUnavailable { .. } => "the service is temporarily unavailable".into(),
-            Self::Internal(_) => "internal server error".into(),
-        }
-    }
 }
 
 /// Whole seconds, rounded up, at least 1: a client that waits this long is let through.
@@ -242,7 +238,12 @@ impl std::fmt::Debug for AppError {
                 write!(f, "SERVICE_UNAVAILABLE ({dependency}): {cause:#}")
             }
             Self::Internal(cause) => write!(f, "INTERNAL_SERVER_ERROR: {cause:#}"),
-            other => write!(f, "{}: {}", other.code(), other.message()),
+            other => write!(
+                f,
+                "{}: {}",
+                other.code(),
+                crate::messages::app_error(other).english()
+            ),
         }
     }
 }
@@ -285,34 +286,44 @@ fn is_connection_failure(err: &sea_orm::DbErr) -> bool {
 use sea_orm::sqlx as sqlx_error;
 
 #[cfg(test)]
+impl AppError {
+    /// One error of each variant, in the order of [`AppError::CODES`].
+    pub(crate) fn one_of_each() -> Vec<Self> {
+        vec![
+            Self::BadUserInput(InvalidInput::new(
+                "x",
+                crate::domain::InvalidReason::NotAMobile,
+            )),
+            Self::Unauthenticated,
+            Self::Forbidden,
+            Self::InvalidCredentials,
+            Self::InvalidCode {
+                attempts_left: None,
+            },
+            Self::TooManyAttempts,
+            Self::rate_limited(RateLimitReason::Cooldown, Duration::from_secs(1)),
+            Self::MobileTaken,
+            Self::UsernameTaken,
+            Self::EmailTaken,
+            Self::UserNotFound,
+            Self::RegionNotAllowed,
+            Self::InvalidRefreshToken,
+            Self::SmsDeliveryFailed {
+                provider_code: String::new(),
+            },
+            Self::unavailable("x", anyhow::anyhow!("x")),
+            Self::internal(anyhow::anyhow!("x")),
+        ]
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn every_code_is_in_the_catalogue_once() {
-        let one_of_each = [
-            AppError::BadUserInput(InvalidInput::new("x", "y")),
-            AppError::Unauthenticated,
-            AppError::Forbidden,
-            AppError::InvalidCredentials,
-            AppError::InvalidCode {
-                attempts_left: None,
-            },
-            AppError::TooManyAttempts,
-            AppError::rate_limited(RateLimitReason::Cooldown, Duration::from_secs(1)),
-            AppError::MobileTaken,
-            AppError::UsernameTaken,
-            AppError::EmailTaken,
-            AppError::UserNotFound,
-            AppError::RegionNotAllowed,
-            AppError::InvalidRefreshToken,
-            AppError::SmsDeliveryFailed {
-                provider_code: String::new(),
-            },
-            AppError::unavailable("x", anyhow::anyhow!("x")),
-            AppError::internal(anyhow::anyhow!("x")),
-        ];
-        let codes: Vec<&str> = one_of_each.iter().map(AppError::code).collect();
+        let codes: Vec<&str> = AppError::one_of_each().iter().map(AppError::code).collect();
         assert_eq!(codes, AppError::CODES);
     }
 }

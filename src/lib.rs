@@ -16,7 +16,9 @@
 //! - [`db`] — SeaORM entities and queries (PostgreSQL or SQLite).
 //! - [`import_django`] — `smsauth import-django`: users and password hashes
 //!   from the Django original.
-//! - [`config`], [`rate_limit`], [`error`], [`telemetry`], [`tls`],
+//! - [`error`] names what went wrong; [`messages`] words it for people, in
+//!   English and Chinese.
+//! - [`config`], [`rate_limit`], [`telemetry`], [`tls`],
 //!   [`startup`], [`state`], [`cli`].
 
 pub mod auth;
@@ -30,6 +32,7 @@ pub mod graphql;
 pub mod http;
 pub mod import_django;
 pub mod instruments;
+pub mod messages;
 pub mod rate_limit;
 pub mod service;
 pub mod sms;

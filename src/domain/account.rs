@@ -1,6 +1,6 @@
 //! A login `account` as typed by a person: a username, a mobile or an email.
 
-use super::{Email, InvalidInput, Mobile, Region, Username};
+use super::{Email, InvalidInput, InvalidReason, Mobile, Region, Username};
 
 /// A login `account`: which column it names is decided by its shape alone,
 /// which is never ambiguous (usernames start with a letter and have no `@`).
@@ -17,10 +17,7 @@ impl Account {
     pub fn parse(input: &str, default_region: Region) -> Result<Self, InvalidInput> {
         let input = input.trim();
         if input.is_empty() || input.len() > 254 {
-            return Err(InvalidInput::new(
-                "account",
-                "must be a username, mobile or email",
-            ));
+            return Err(InvalidInput::new("account", InvalidReason::NotAnAccount));
         }
         Ok(if input.contains('@') {
             Email::parse(input).map_or(Self::Unknown, Self::Email)

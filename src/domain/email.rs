@@ -3,14 +3,14 @@
 
 use std::fmt;
 
-use super::InvalidInput;
+use super::{InvalidInput, InvalidReason};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
 impl Email {
     pub fn parse(input: &str) -> Result<Self, InvalidInput> {
-        const BAD: InvalidInput = InvalidInput::new("email", "is not a valid email address");
+        const BAD: InvalidInput = InvalidInput::new("email", InvalidReason::NotAnEmail);
         let input = input.trim();
         if input.len() > 254 || input.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err(BAD);

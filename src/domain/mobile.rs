@@ -6,7 +6,7 @@ use std::fmt;
 use phonenumber::Mode;
 use phonenumber::country::Id;
 
-use super::InvalidInput;
+use super::{InvalidInput, InvalidReason};
 
 /// An ISO 3166 region (`CN`, `US`, …) as known to libphonenumber.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -41,7 +41,8 @@ pub struct Mobile {
 }
 
 /// A valid number the SMS provider says cannot receive messages.
-pub const CANNOT_RECEIVE_SMS: InvalidInput = InvalidInput::new("mobile", "cannot receive SMS");
+pub const CANNOT_RECEIVE_SMS: InvalidInput =
+    InvalidInput::new("mobile", InvalidReason::CannotReceiveSms);
 
 /// Longer than any way of writing a real number; refuses huge inputs early.
 const MAX_INPUT_CHARS: usize = 40;
@@ -52,7 +53,7 @@ impl Mobile {
     /// dots, parentheses and one leading `+` are accepted: a number is never
     /// picked out of surrounding text.
     pub fn parse(input: &str, default_region: Region) -> Result<Self, InvalidInput> {
-        const BAD: InvalidInput = InvalidInput::new("mobile", "is not a valid mobile number");
+        const BAD: InvalidInput = InvalidInput::new("mobile", InvalidReason::NotAMobile);
         let input = input.trim();
         if input.is_empty() || input.chars().count() > MAX_INPUT_CHARS {
             return Err(BAD);

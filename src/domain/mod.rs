@@ -23,11 +23,45 @@ pub use username::Username;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvalidInput {
     pub field: &'static str,
-    pub reason: &'static str,
+    pub reason: InvalidReason,
 }
 
 impl InvalidInput {
-    pub const fn new(field: &'static str, reason: &'static str) -> Self {
+    pub const fn new(field: &'static str, reason: InvalidReason) -> Self {
         Self { field, reason }
     }
+}
+
+/// What is wrong with an input. The words people read, in each language,
+/// are in `crate::messages`, not here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvalidReason {
+    NotAMobile,
+    CannotReceiveSms,
+    NotACode,
+    NotAUsername,
+    NotAnAccount,
+    NotAnEmail,
+    NotAUserId,
+    NotARefreshToken,
+    PasswordLength,
+    PasswordLikeAccount,
+    PasswordTooLong,
+}
+
+impl InvalidReason {
+    /// Every reason, for the tests of the message table.
+    pub const ALL: [Self; 11] = [
+        Self::NotAMobile,
+        Self::CannotReceiveSms,
+        Self::NotACode,
+        Self::NotAUsername,
+        Self::NotAnAccount,
+        Self::NotAnEmail,
+        Self::NotAUserId,
+        Self::NotARefreshToken,
+        Self::PasswordLength,
+        Self::PasswordLikeAccount,
+        Self::PasswordTooLong,
+    ];
 }

@@ -3,7 +3,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{InvalidInput, Mobile, Username};
+use super::{InvalidInput, InvalidReason, Mobile, Username};
 
 pub struct Password(SecretString);
 
@@ -25,7 +25,7 @@ impl Password {
         if same_as_mobile || same_as_username {
             return Err(InvalidInput::new(
                 "password",
-                "must not be the same as the mobile or the username",
+                InvalidReason::PasswordLikeAccount,
             ));
         }
         Ok(Self(SecretString::from(input)))
@@ -37,7 +37,7 @@ impl Password {
         if (8..=128).contains(&input.chars().count()) {
             Ok(())
         } else {
-            Err(InvalidInput::new("password", "must be 8 to 128 characters"))
+            Err(InvalidInput::new("password", InvalidReason::PasswordLength))
         }
     }
 

@@ -4,7 +4,7 @@ use std::fmt;
 
 use rand::RngExt;
 
-use super::InvalidInput;
+use super::{InvalidInput, InvalidReason};
 
 /// What a code may be used for; a code works for its own purpose only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -45,10 +45,7 @@ impl SmsCode {
         if input.len() == length && input.bytes().all(|b| b.is_ascii_digit()) {
             Ok(Self(input.to_owned()))
         } else {
-            Err(InvalidInput::new(
-                "code",
-                "must be the digits of the code we sent",
-            ))
+            Err(InvalidInput::new("code", InvalidReason::NotACode))
         }
     }
 

@@ -4,7 +4,7 @@ use std::fmt;
 
 use uuid::Uuid;
 
-use super::InvalidInput;
+use super::{InvalidInput, InvalidReason};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(Uuid);
@@ -17,7 +17,7 @@ impl UserId {
     pub fn parse(input: &str) -> Result<Self, InvalidInput> {
         Uuid::try_parse(input.trim())
             .map(Self)
-            .map_err(|_| InvalidInput::new("id", "is not a user id"))
+            .map_err(|_| InvalidInput::new("id", InvalidReason::NotAUserId))
     }
 
     pub fn as_uuid(&self) -> Uuid {

@@ -4,17 +4,14 @@
 
 use std::fmt;
 
-use super::InvalidInput;
+use super::{InvalidInput, InvalidReason};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Username(String);
 
 impl Username {
     pub fn parse(input: &str) -> Result<Self, InvalidInput> {
-        const BAD: InvalidInput = InvalidInput::new(
-            "username",
-            "must be 3 to 32 letters, digits, '_', '.' or '-', starting with a letter",
-        );
+        const BAD: InvalidInput = InvalidInput::new("username", InvalidReason::NotAUsername);
         let mut chars = input.chars();
         let starts_with_letter = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
         let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));

@@ -20,11 +20,13 @@ use async_graphql::parser::types::{
 use async_graphql::registry::{MetaType, MetaTypeName, Registry};
 use async_graphql_value::Value;
 
+use crate::messages::RequestProblem;
+
 /// `__type` selections allowed per operation (GraphiQL's fetch uses none).
 pub const MAX_TYPE_SELECTIONS: usize = 10;
 
 /// `Err` with the message for the client when a rule is broken.
-pub fn check(document: &ExecutableDocument, registry: &Registry) -> Result<(), String> {
+pub fn check(document: &ExecutableDocument, registry: &Registry) -> Result<(), RequestProblem> {
     for (_, operation) in document.operations.iter() {
         let operation = &operation.node;
         let mut walk = Walk {
@@ -35,18 +37,13 @@ pub fn check(document: &ExecutableDocument, registry: &Registry) -> Result<(), S
         };
         let roots = walk.root_fields(&operation.selection_set.node);
         if operation.ty == OperationType::Mutation && roots.fields != 1 {
-            return Err(format!(
-                "A mutation operation must select exactly one field, not {}.",
-                roots.fields
-            ));
+            return Err(RequestProblem::MutationFields(roots.fields));
         }
         if roots.schema > 1 {
-            return Err("An operation may select __schema only once.".to_owned());
+            return Err(RequestProblem::SchemaTwice);
         }
         if roots.types > MAX_TYPE_SELECTIONS {
-            return Err(format!(
-                "An operation may select __type at most {MAX_TYPE_SELECTIONS} times."
-            ));
+            return Err(RequestProblem::TooManyTypes(MAX_TYPE_SELECTIONS));
         }
 
         let root_type = match operation.ty {
@@ -61,18 +58,15 @@ pub fn check(document: &ExecutableDocument, registry: &Registry) -> Result<(), S
                 Some(async_graphql::Value::String(_))
             );
             if is_string && walk.is_enum(&definition.var_type.node.to_string()) {
-                return Err(format!(
-                    "The default of \"${}\" is an enum: write its value without quotes.",
-                    definition.name.node
-                ));
+                return Err(RequestProblem::EnumDefaultQuoted {
+                    variable: definition.name.node.to_string(),
+                });
             }
         }
         walk.directives(&operation.directives);
         walk.selection_set(&operation.selection_set.node, root_type);
         if let Some((field, argument)) = walk.enum_literal {
-            return Err(format!(
-                "Argument \"{argument}\" of \"{field}\" is an enum: write its value without quotes."
-            ));
+            return Err(RequestProblem::EnumArgumentQuoted { field, argument });
         }
         let declared: BTreeSet<&str> = operation
             .variable_definitions
@@ -84,7 +78,7 @@ pub fn check(document: &ExecutableDocument, registry: &Registry) -> Result<(), S
             .iter()
             .find(|name| !declared.contains(name.as_str()))
         {
-            return Err(format!("Variable \"${undeclared}\" is not defined."));
+            return Err(RequestProblem::UndefinedVariable(undeclared.clone()));
         }
     }
     Ok(())

@@ -2,10 +2,47 @@
 //! error: the contract's `extensions.code`, plus its extras (`field`,
 //! `reason`, `retryAfter`, `attemptsLeft`, `providerCode`). Internal causes are logged
 //! here and never sent.
+//!
+//! Each error is raised with its message in English and keeps it in every
+//! language (`messages`) as its `source`, which is never sent; the transport,
+//! which knows the client's language, then calls [`localize`]. The
+//! extensions are made here, once, whatever the language.
 
-use async_graphql::{ErrorExtensionValues, ServerError};
+use std::sync::Arc;
 
-use crate::error::{AppError, RequestError, retry_after_secs};
+use async_graphql::{ErrorExtensionValues, Response, ServerError};
+
+use crate::error::{AppError, INTERNAL_SERVER_ERROR, RequestError, retry_after_secs};
+use crate::messages::{self, Language, RequestProblem, Text};
+
+/// What smsauth keeps with each error it raises, as the error's `source`:
+/// its message in every language and, for a request-level error, which one.
+struct Raised {
+    text: Text,
+    request: Option<RequestError>,
+}
+
+/// Writes every error message of `response` in `language`. Messages that
+/// smsauth did not write (async-graphql's own) are quoted by
+/// [`messages::quoted`].
+pub fn localize(response: &mut Response, language: Language) {
+    for error in &mut response.errors {
+        let message = match error.source::<Raised>() {
+            Some(raised) => raised.text.in_language(language).to_owned(),
+            None if language == Language::English => continue,
+            None => {
+                let code = match error.extensions.as_ref().and_then(|e| e.get("code")) {
+                    Some(async_graphql::Value::String(code)) => code.clone(),
+                    _ => INTERNAL_SERVER_ERROR.to_owned(),
+                };
+                messages::quoted(&code, &error.message)
+                    .in_language(language)
+                    .to_owned()
+            }
+        };
+        error.message = message;
+    }
+}
 
 impl From<AppError> for async_graphql::Error {
     fn from(error: AppError) -> Self {
@@ -39,9 +76,13 @@ impl From<AppError> for async_graphql::Error {
             }
             _ => {}
         }
+        let text = messages::app_error(&error);
         async_graphql::Error {
-            message: error.message(),
-            source: None,
+            message: text.english().to_owned(),
+            source: Some(Arc::new(Raised {
+                text,
+                request: None,
+            })),
             extensions: Some(extensions),
         }
     }
@@ -54,20 +95,29 @@ impl From<crate::domain::InvalidInput> for async_graphql::Error {
 }
 
 impl RequestError {
-    /// A new request-level error with this message.
-    pub fn error(self, message: impl Into<String>) -> ServerError {
-        self.tag(ServerError::new(message, None))
+    /// A new request-level error about this problem.
+    pub fn error(self, problem: RequestProblem) -> ServerError {
+        let text = messages::request_problem(&problem);
+        self.mark(ServerError::new(text.english(), None), text)
     }
 
     /// Marks an error (usually async-graphql's own) as this request-level
-    /// error: its code unless it already has one, and the variant itself as
+    /// error: its code unless it already has one, and the variant itself in
     /// the error's source, so the transport can match on it.
-    pub fn tag(self, mut error: ServerError) -> ServerError {
+    pub fn tag(self, error: ServerError) -> ServerError {
+        let text = messages::quoted(self.code(), &error.message);
+        self.mark(error, text)
+    }
+
+    fn mark(self, mut error: ServerError, text: Text) -> ServerError {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
             extensions.set("code", self.code());
         }
-        error.source = Some(std::sync::Arc::new(self));
+        error.source = Some(Arc::new(Raised {
+            text,
+            request: Some(self),
+        }));
         error
     }
 
@@ -97,6 +147,6 @@ impl RequestError {
 
     /// The request-level error this response error is, if it is one.
     pub fn of(error: &ServerError) -> Option<Self> {
-        error.source::<Self>().copied()
+        error.source::<Raised>().and_then(|raised| raised.request)
     }
 }

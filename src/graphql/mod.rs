@@ -23,6 +23,7 @@ use async_graphql::extensions::apollo_persisted_queries::{
 use async_graphql::{EmptySubscription, SDLExportOptions, Schema};
 
 pub use context::{BearerToken, GetRequest};
+pub use errors::localize;
 pub use loaders::new_user_loader;
 use mutation::Mutation;
 use query::Query;

@@ -6,7 +6,7 @@ use chrono::Utc;
 
 use super::context::{app_state, request_meta};
 use super::types::{AuthPayload, SmsCodeTicket, SmsPurpose};
-use crate::domain::{Account, InvalidInput, Mobile, Password, SmsCode, Username};
+use crate::domain::{Account, InvalidInput, InvalidReason, Mobile, Password, SmsCode, Username};
 use crate::service::accounts::{self, SmsLogin, SmsPasswordReset, SmsRegistration};
 use crate::service::{sessions, sms_codes};
 
@@ -17,7 +17,10 @@ const MAX_REFRESH_TOKEN_CHARS: usize = 512;
 
 fn refresh_token_arg(token: &str) -> Result<&str, InvalidInput> {
     if token.len() > MAX_REFRESH_TOKEN_CHARS {
-        Err(InvalidInput::new("refreshToken", "is not a refresh token"))
+        Err(InvalidInput::new(
+            "refreshToken",
+            InvalidReason::NotARefreshToken,
+        ))
     } else {
         Ok(token)
     }
@@ -27,7 +30,10 @@ fn refresh_token_arg(token: &str) -> Result<&str, InvalidInput> {
 /// may predate it), only to a sane size.
 fn login_password_arg(password: &str) -> Result<&str, InvalidInput> {
     if password.len() > 1024 {
-        Err(InvalidInput::new("password", "is too long"))
+        Err(InvalidInput::new(
+            "password",
+            InvalidReason::PasswordTooLong,
+        ))
     } else {
         Ok(password)
     }

@@ -7,6 +7,8 @@ use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, Selection, SelectionSet,
 };
 
+use crate::messages::RequestProblem;
+
 /// The most selections the walk visits. Fragments can fan out exponentially
 /// (`fragment A { ...B ...B } fragment B { ...C ...C } …`) or refer to
 /// themselves (validation rejects that, but it runs after us), so the walk is
@@ -34,7 +36,7 @@ pub struct QueryLimits {
 impl QueryLimits {
     /// Refuses, before parsing, text nested deeper than any document we would
     /// accept, so the recursive parser never meets a 60 000-deep `{{{…`.
-    pub fn check_nesting(query: &str) -> Result<(), &'static str> {
+    pub fn check_nesting(query: &str) -> Result<(), RequestProblem> {
         let mut depth = 0usize;
         let mut in_string = false;
         let mut escaped = false;
@@ -53,7 +55,7 @@ impl QueryLimits {
                 b'{' | b'(' | b'[' => {
                     depth += 1;
                     if depth > NESTING_CAP {
-                        return Err("Query is nested too deep.");
+                        return Err(RequestProblem::NestedTooDeep);
                     }
                 }
                 b'}' | b')' | b']' => depth = depth.saturating_sub(1),
@@ -64,7 +66,7 @@ impl QueryLimits {
     }
 
     /// `Err` with the message for the client when a limit is exceeded.
-    pub fn check(&self, document: &ExecutableDocument) -> Result<(), &'static str> {
+    pub fn check(&self, document: &ExecutableDocument) -> Result<(), RequestProblem> {
         let operations: Vec<&SelectionSet> = match &document.operations {
             DocumentOperations::Single(op) => vec![&op.node.selection_set.node],
             DocumentOperations::Multiple(ops) => {
@@ -86,16 +88,16 @@ impl QueryLimits {
             let depth = walk.selection_set(selection_set, 0, true);
             steps = walk.steps;
             if walk.steps > STEP_CAP {
-                return Err("Query is too complex.");
+                return Err(RequestProblem::TooComplex);
             }
             if walk.introspection_fields > INTROSPECTION_FIELD_CAP {
-                return Err("Introspection selects too many fields.");
+                return Err(RequestProblem::IntrospectionTooLarge);
             }
             if depth > self.max_depth {
-                return Err("Query is nested too deep.");
+                return Err(RequestProblem::NestedTooDeep);
             }
             if walk.complexity > self.max_complexity {
-                return Err("Query is too complex.");
+                return Err(RequestProblem::TooComplex);
             }
         }
         Ok(())
@@ -176,7 +178,7 @@ impl Walk<'_> {
 mod tests {
     use super::*;
 
-    fn check(query: &str, max_depth: usize, max_complexity: usize) -> Result<(), &'static str> {
+    fn check(query: &str, max_depth: usize, max_complexity: usize) -> Result<(), RequestProblem> {
         let document = async_graphql::parser::parse_query(query).unwrap();
         QueryLimits {
             max_depth,
@@ -189,23 +191,23 @@ mod tests {
     fn counts_depth_through_fragments() {
         let query = "{ a { b { c } } } ";
         assert!(check(query, 3, 100).is_ok());
-        assert_eq!(check(query, 2, 100), Err("Query is nested too deep."));
+        assert_eq!(check(query, 2, 100), Err(RequestProblem::NestedTooDeep));
         let with_fragment = "{ a { ...F } } fragment F on A { b { c } }";
         assert_eq!(
             check(with_fragment, 2, 100),
-            Err("Query is nested too deep.")
+            Err(RequestProblem::NestedTooDeep)
         );
         let inline = "{ a { ... on A { b { c } } } }";
-        assert_eq!(check(inline, 2, 100), Err("Query is nested too deep."));
+        assert_eq!(check(inline, 2, 100), Err(RequestProblem::NestedTooDeep));
     }
 
     #[test]
     fn counts_one_point_per_field_including_aliases() {
         assert!(check("{ a b c }", 10, 3).is_ok());
-        assert_eq!(check("{ a b c d }", 10, 3), Err("Query is too complex."));
+        assert_eq!(check("{ a b c d }", 10, 3), Err(RequestProblem::TooComplex));
         assert_eq!(
             check("{ x: a y: a z: a w: a }", 10, 3),
-            Err("Query is too complex.")
+            Err(RequestProblem::TooComplex)
         );
     }
 
@@ -215,7 +217,7 @@ mod tests {
         let deep = format!("{}{}", "{a".repeat(100), "}".repeat(100));
         assert_eq!(
             QueryLimits::check_nesting(&deep),
-            Err("Query is nested too deep.")
+            Err(RequestProblem::NestedTooDeep)
         );
         let in_a_string = format!("{{ a(s: \"{}\") }}", "{".repeat(1000));
         assert!(QueryLimits::check_nesting(&in_a_string).is_ok());
@@ -225,12 +227,12 @@ mod tests {
     fn self_referencing_and_fanning_fragments_end_quickly() {
         let started = std::time::Instant::now();
         let cyclic = "{ ...A } fragment A on Query { ...A ...A ...A ...A }";
-        assert_eq!(check(cyclic, 10, 200), Err("Query is too complex."));
+        assert_eq!(check(cyclic, 10, 200), Err(RequestProblem::TooComplex));
         let fan: String = (0..40)
             .map(|i| format!("fragment F{i} on Query {{ ...F{} ...F{} }} ", i + 1, i + 1))
             .collect();
         let fanning = format!("{{ ...F0 }} {fan} fragment F40 on Query {{ a }}");
-        assert_eq!(check(&fanning, 10, 200), Err("Query is too complex."));
+        assert_eq!(check(&fanning, 10, 200), Err(RequestProblem::TooComplex));
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
@@ -261,7 +263,7 @@ mod tests {
         let multiplied = format!("{{ __schema {{ types {{ {aliases} }} }} }}");
         assert_eq!(
             check(&multiplied, 10, 200),
-            Err("Introspection selects too many fields.")
+            Err(RequestProblem::IntrospectionTooLarge)
         );
     }
 
@@ -284,7 +286,7 @@ mod tests {
             .map(|i| format!("query Q{i} {{ __schema {{ ...S0 }} }} "))
             .collect();
         let document = format!("{operations} {fan} fragment S8 on __Schema {{ __typename }}");
-        assert_eq!(check(&document, 10, 200), Err("Query is too complex."));
+        assert_eq!(check(&document, 10, 200), Err(RequestProblem::TooComplex));
     }
 
     #[test]
@@ -305,6 +307,6 @@ mod tests {
         let hidden = format!(
             "{{ __schema {{ types {{ ...F0 }} }} }} {fan} fragment F30 on __Type {{ name }}"
         );
-        assert_eq!(check(&hidden, 10, 200), Err("Query is too complex."));
+        assert_eq!(check(&hidden, 10, 200), Err(RequestProblem::TooComplex));
     }
 }

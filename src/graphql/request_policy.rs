@@ -18,6 +18,7 @@ use super::document_rules;
 use super::null_propagation::propagate_nulls;
 use super::query_cost::QueryLimits;
 use crate::error::RequestError;
+use crate::messages::RequestProblem;
 
 pub struct RequestPolicy {
     pub limits: QueryLimits,
@@ -57,8 +58,8 @@ impl Extension for RequestPolicyExtension {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         // Before anything parses it: the parser is recursive.
-        if let Err(message) = QueryLimits::check_nesting(&request.query) {
-            return Err(RequestError::ParseFailed.error(message));
+        if let Err(problem) = QueryLimits::check_nesting(&request.query) {
+            return Err(RequestError::ParseFailed.error(problem));
         }
         let mut request = next.run(ctx, request).await.map_err(|error| {
             // async-graphql's persisted-query extension names this error by
@@ -81,15 +82,13 @@ impl Extension for RequestPolicyExtension {
             .contains_key(&std::any::TypeId::of::<GetRequest>());
         let document = request.parsed_query().map_err(RequestError::parse_failed)?;
         if over_get && has_mutation(document) {
-            return Err(
-                RequestError::MutationOverGet.error("mutations are not allowed over GET: use POST")
-            );
+            return Err(RequestError::MutationOverGet.error(RequestProblem::MutationOverGet));
         }
-        if let Err(message) = limits.check(document) {
-            return Err(RequestError::ValidationFailed.error(message));
+        if let Err(problem) = limits.check(document) {
+            return Err(RequestError::ValidationFailed.error(problem));
         }
-        if let Err(message) = document_rules::check(document, &ctx.schema_env.registry) {
-            return Err(RequestError::ValidationFailed.error(message));
+        if let Err(problem) = document_rules::check(document, &ctx.schema_env.registry) {
+            return Err(RequestError::ValidationFailed.error(problem));
         }
         if let Ok(mut kept) = self.document.lock() {
             *kept = Some(document.clone());

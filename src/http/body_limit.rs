@@ -14,6 +14,7 @@ use axum::response::Response;
 use futures::StreamExt as _;
 
 use super::graphql::bad_request;
+use crate::messages::RequestProblem;
 
 /// How much of an oversized body is read and dropped before giving up on
 /// the connection.
@@ -34,7 +35,7 @@ pub async fn buffer_body(limit: usize, request: Request, next: Next) -> Response
             return bad_request(
                 &parts.headers,
                 StatusCode::BAD_REQUEST,
-                "the body was cut off",
+                RequestProblem::BodyCutOff,
             );
         };
         if buffered.len() + chunk.len() > limit {
@@ -58,7 +59,7 @@ fn too_large(headers: &HeaderMap) -> Response {
     bad_request(
         headers,
         StatusCode::PAYLOAD_TOO_LARGE,
-        "the body is larger than HTTP_BODY_LIMIT_BYTES allows",
+        RequestProblem::BodyTooLarge,
     )
 }
 

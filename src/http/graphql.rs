@@ -11,7 +11,8 @@ use axum::response::{Html, IntoResponse};
 use super::HttpState;
 use super::client_ip;
 use crate::error::{INTERNAL_SERVER_ERROR, RequestError};
-use crate::graphql::{BearerToken, GetRequest, new_user_loader};
+use crate::graphql::{BearerToken, GetRequest, localize, new_user_loader};
+use crate::messages::{Language, RequestProblem};
 use crate::state::RequestMeta;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -27,12 +28,12 @@ pub async fn post(
         return bad_request(
             &headers,
             StatusCode::PAYLOAD_TOO_LARGE,
-            "the body is larger than HTTP_BODY_LIMIT_BYTES allows",
+            RequestProblem::BodyTooLarge,
         );
     };
     let batch = match parse_body(&headers, &body, state.app.config.graphql.max_batch) {
         Ok(batch) => batch,
-        Err(message) => return bad_request(&headers, StatusCode::BAD_REQUEST, message),
+        Err(problem) => return bad_request(&headers, StatusCode::BAD_REQUEST, problem),
     };
     let batch = match batch {
         BatchRequest::Single(request) => {
@@ -68,7 +69,7 @@ pub async fn get(
             return bad_request(
                 &headers,
                 StatusCode::BAD_REQUEST,
-                "malformed GraphQL GET request",
+                RequestProblem::MalformedGet,
             );
         }
     };
@@ -105,7 +106,7 @@ fn parse_body(
     headers: &HeaderMap,
     body: &[u8],
     max_batch: usize,
-) -> Result<BatchRequest, &'static str> {
+) -> Result<BatchRequest, RequestProblem> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -114,25 +115,25 @@ fn parse_body(
         .to_ascii_lowercase()
         .starts_with("application/json")
     {
-        return Err("the body must be JSON (Content-Type: application/json)");
+        return Err(RequestProblem::BodyNotJson);
     }
     let batch: BatchRequest =
-        serde_json::from_slice(body).map_err(|_| "the body is not a GraphQL request in JSON")?;
+        serde_json::from_slice(body).map_err(|_| RequestProblem::NotGraphqlJson)?;
     let requests: Vec<&Request> = match &batch {
         BatchRequest::Single(request) => vec![request],
         BatchRequest::Batch(requests) => requests.iter().collect(),
     };
     if requests.is_empty() {
-        return Err("the batch is empty");
+        return Err(RequestProblem::EmptyBatch);
     }
     if requests.len() > max_batch {
-        return Err("the batch has more operations than allowed");
+        return Err(RequestProblem::BatchTooLarge);
     }
     if requests
         .iter()
         .any(|r| r.query.trim().is_empty() && !r.extensions.contains_key("persistedQuery"))
     {
-        return Err("the request has no query");
+        return Err(RequestProblem::NoQuery);
     }
     Ok(batch)
 }
@@ -203,6 +204,16 @@ fn is_request_error(response: &Response) -> bool {
             .all(|e| RequestError::of(e).is_some())
 }
 
+/// The language of the client's messages (`Accept-Language`, contract §3.9).
+fn language(headers: &HeaderMap) -> Language {
+    Language::from_accept_language(
+        headers
+            .get_all(header::ACCEPT_LANGUAGE)
+            .iter()
+            .filter_map(|value| value.to_str().ok()),
+    )
+}
+
 fn wants_graphql_response_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
@@ -216,9 +227,14 @@ fn wants_graphql_response_json(headers: &HeaderMap) -> bool {
 /// 200 and `"data": null`, as they expect.
 fn respond(headers: &HeaderMap, mut batch: BatchResponse) -> axum::response::Response {
     let modern = wants_graphql_response_json(headers);
+    let language = language(headers);
+    let finish = |response: &mut Response| {
+        ensure_codes(response);
+        localize(response, language);
+    };
     match &mut batch {
-        BatchResponse::Single(response) => ensure_codes(response),
-        BatchResponse::Batch(responses) => responses.iter_mut().for_each(ensure_codes),
+        BatchResponse::Single(response) => finish(response),
+        BatchResponse::Batch(responses) => responses.iter_mut().for_each(finish),
     }
     let status = match &batch {
         BatchResponse::Single(response) if modern && is_request_error(response) => {
@@ -233,9 +249,10 @@ fn respond(headers: &HeaderMap, mut batch: BatchResponse) -> axum::response::Res
 pub(super) fn bad_request(
     headers: &HeaderMap,
     status: StatusCode,
-    message: &str,
+    problem: RequestProblem,
 ) -> axum::response::Response {
-    let response = Response::from_errors(vec![RequestError::BadRequest.error(message)]);
+    let mut response = Response::from_errors(vec![RequestError::BadRequest.error(problem)]);
+    localize(&mut response, language(headers));
     json_response(
         wants_graphql_response_json(headers),
         status,
@@ -285,7 +302,16 @@ fn json_response(
         serde_json::to_vec(body)
     };
     match bytes {
-        Ok(bytes) => (status, [(header::CONTENT_TYPE, content_type)], bytes).into_response(),
+        // Messages follow `Accept-Language`: caches must keep one answer per language.
+        Ok(bytes) => (
+            status,
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::VARY, "accept-language"),
+            ],
+            bytes,
+        )
+            .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "could not serialize a GraphQL response");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()

@@ -112,7 +112,7 @@ async fn method_not_allowed(headers: HeaderMap) -> axum::response::Response {
     let mut response = graphql::bad_request(
         &headers,
         StatusCode::METHOD_NOT_ALLOWED,
-        "only GET and POST are allowed on /graphql",
+        crate::messages::RequestProblem::MethodNotAllowed,
     );
     response
         .headers_mut()
