@@ -30,6 +30,7 @@ mod load;
 mod login_password;
 mod logs;
 mod me_and_users;
+mod messages;
 mod metrics;
 mod mobile_exists;
 mod provider_checks;
