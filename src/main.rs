@@ -16,6 +16,7 @@ async fn main() -> ExitCode {
         print!("{}", smsauth::graphql::sdl());
         return ExitCode::SUCCESS;
     }
+    Config::load_dotenv();
     smsauth::telemetry::init();
     let config = match Config::from_env() {
         Ok(config) => config,

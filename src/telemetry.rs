@@ -8,7 +8,7 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global subscriber. `RUST_LOG` overrides the default level.
 pub fn init() {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn"));
+        .unwrap_or_else(|_| EnvFilter::new(crate::config::LOG_FILTER));
     // A second init (tests) is harmless: keep the first subscriber.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -17,8 +17,8 @@ pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600 + 3 
 pub const MAX_COUNT: u64 = 1_000_000_000;
 
 /// A duration in whole seconds, 1 up to [`MAX_DURATION`].
-pub fn seconds(env: &Env, key: &'static str, default: u64) -> Result<Duration, ConfigError> {
-    let duration = seconds_or_zero(env, key, default)?;
+pub fn seconds(env: &Env, key: &'static str) -> Result<Duration, ConfigError> {
+    let duration = seconds_or_zero(env, key)?;
     if duration.is_zero() {
         return Err(ConfigError::new(key, "must be at least 1"));
     }
@@ -26,22 +26,18 @@ pub fn seconds(env: &Env, key: &'static str, default: u64) -> Result<Duration, C
 }
 
 /// A duration in whole seconds, 0 up to [`MAX_DURATION`].
-pub fn seconds_or_zero(
-    env: &Env,
-    key: &'static str,
-    default: u64,
-) -> Result<Duration, ConfigError> {
-    let secs = env.var_parsed(key, default)?;
+pub fn seconds_or_zero(env: &Env, key: &'static str) -> Result<Duration, ConfigError> {
+    let secs = env.var_parsed(key)?;
     within_max_duration(key, Duration::from_secs(secs))
 }
 
 /// A whole number in `min..=max` (`max` at most [`MAX_COUNT`] by convention).
-pub fn number<T>(env: &Env, key: &'static str, default: T, min: T, max: T) -> Result<T, ConfigError>
+pub fn number<T>(env: &Env, key: &'static str, min: T, max: T) -> Result<T, ConfigError>
 where
     T: FromStr + PartialOrd + Display + Copy,
     T::Err: Display,
 {
-    let value = env.var_parsed(key, default)?;
+    let value = env.var_parsed(key)?;
     if value < min || value > max {
         return Err(ConfigError::new(
             key,
@@ -77,17 +73,18 @@ mod tests {
             ("HUGE", "10000000000000000000"),
             ("ZERO", "0"),
         ]);
-        assert_eq!(seconds(&env, "TEN_YEARS", 1).unwrap(), MAX_DURATION);
-        assert_eq!(seconds(&env, "MORE", 1).unwrap_err().key, "MORE");
-        assert_eq!(seconds_or_zero(&env, "HUGE", 1).unwrap_err().key, "HUGE");
-        assert_eq!(seconds(&env, "ZERO", 1).unwrap_err().key, "ZERO");
-        assert!(seconds_or_zero(&env, "ZERO", 1).unwrap().is_zero());
+        assert_eq!(seconds(&env, "TEN_YEARS").unwrap(), MAX_DURATION);
+        assert_eq!(seconds(&env, "MORE").unwrap_err().key, "MORE");
+        assert_eq!(seconds_or_zero(&env, "HUGE").unwrap_err().key, "HUGE");
+        assert_eq!(seconds(&env, "ZERO").unwrap_err().key, "ZERO");
+        assert!(seconds_or_zero(&env, "ZERO").unwrap().is_zero());
     }
 
     #[test]
     fn numbers_are_bounded() {
         let env = Env::from_pairs(&[("N", "1001")]);
-        assert_eq!(number(&env, "N", 5u32, 1, 1000).unwrap_err().key, "N");
-        assert_eq!(number(&env, "UNSET", 5u32, 1, 1000).unwrap(), 5);
+        assert_eq!(number(&env, "N", 1u32, 1000).unwrap_err().key, "N");
+        // Unset: the default of the list of variables.
+        assert_eq!(number(&env, "SMS_MAX_ATTEMPTS", 1u32, 1000).unwrap(), 5);
     }
 }

@@ -91,25 +91,17 @@ pub struct GuardConfig {
 
 impl SmsBudgetConfig {
     pub fn from_source(env: &Env) -> Result<Self, ConfigError> {
-        let global = super::limit(env, "SMS_GLOBAL_LIMIT", "1000/1h")?;
-        let regions = env.var_with(
-            "SMS_REGION_LIMITS",
-            RegionLimits::default(),
-            RegionLimits::parse,
-        )?;
-        let guard = match super::limit(env, "SMS_GUARD_MIN_SENDS", "20/1h")? {
+        let global = super::limit(env, "SMS_GLOBAL_LIMIT")?;
+        let regions = env
+            .optional_with("SMS_REGION_LIMITS", RegionLimits::parse)?
+            .unwrap_or_default();
+        let guard = match super::limit(env, "SMS_GUARD_MIN_SENDS")? {
             None => None,
             Some(min_sends) => Some(GuardConfig {
-                block_digits: bounded(env, "SMS_GUARD_BLOCK_DIGITS", 4, 1, 8)?,
+                block_digits: bounded(env, "SMS_GUARD_BLOCK_DIGITS", 1, 8)?,
                 min_sends,
-                min_verified_percent: bounded(env, "SMS_GUARD_MIN_VERIFIED_PERCENT", 20, 0, 100)?,
-                pause: Duration::from_secs(bounded(
-                    env,
-                    "SMS_GUARD_PAUSE_SECS",
-                    3600,
-                    1,
-                    30 * 86_400,
-                )?),
+                min_verified_percent: bounded(env, "SMS_GUARD_MIN_VERIFIED_PERCENT", 0, 100)?,
+                pause: Duration::from_secs(bounded(env, "SMS_GUARD_PAUSE_SECS", 1, 30 * 86_400)?),
             }),
         };
         Ok(Self {
@@ -120,12 +112,12 @@ impl SmsBudgetConfig {
     }
 }
 
-fn bounded<T>(env: &Env, key: &'static str, default: T, min: T, max: T) -> Result<T, ConfigError>
+fn bounded<T>(env: &Env, key: &'static str, min: T, max: T) -> Result<T, ConfigError>
 where
     T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
     T::Err: std::fmt::Display,
 {
-    let value = env.var_parsed(key, default)?;
+    let value = env.var_parsed(key)?;
     if value < min || value > max {
         return Err(ConfigError::new(
             key,

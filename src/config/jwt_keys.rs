@@ -22,13 +22,11 @@ pub(super) fn jwt_signing(env: &Env) -> Result<JwtSigning, ConfigError> {
     const ALGORITHM: &str = "JWT_ALGORITHM";
     const PRIVATE: &str = "JWT_PRIVATE_KEY_FILE";
     const VERIFY: &str = "JWT_VERIFY_KEY_FILES";
-    let algorithm = env.var_with(ALGORITHM, None, |raw| {
-        match raw.to_ascii_uppercase().as_str() {
-            "HS256" => Ok(None),
-            "EDDSA" => Ok(Some(AsymmetricAlgorithm::EdDsa)),
-            "ES256" => Ok(Some(AsymmetricAlgorithm::Es256)),
-            _ => Err(format!("expected HS256, EdDSA or ES256, got {raw:?}")),
-        }
+    let algorithm = env.var_with(ALGORITHM, |raw| match raw.to_ascii_uppercase().as_str() {
+        "HS256" => Ok(None),
+        "EDDSA" => Ok(Some(AsymmetricAlgorithm::EdDsa)),
+        "ES256" => Ok(Some(AsymmetricAlgorithm::Es256)),
+        _ => Err(format!("expected HS256, EdDSA or ES256, got {raw:?}")),
     })?;
     let Some(algorithm) = algorithm else {
         // Key files with HS256 are a half-done switch; say so rather than ignore them.

@@ -7,6 +7,7 @@ mod env;
 mod jwt_keys;
 mod redis_settings;
 mod sms_providers;
+mod variables;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ pub use env::ConfigError;
 pub use env::Env;
 pub use jwt_keys::JwtSigning;
 pub use sms_providers::{AliyunConfig, ProviderEndpoint, SmsProviderKind, TencentConfig};
+pub use variables::{LOG_FILTER, VARIABLES, Variable, variable};
 
 use crate::domain::{Mobile, Region, SmsCode};
 use crate::rate_limit::RateLimit;
@@ -122,18 +124,24 @@ pub struct GraphqlConfig {
 }
 
 impl Config {
-    /// Reads `.env` (if present) and the environment, top to bottom as in the
-    /// contract's table. The first bad value stops with an error naming it.
-    pub fn from_env() -> Result<Self, ConfigError> {
+    /// Loads `.env` from the working directory into the process environment,
+    /// when there is one; variables already set win. Called first of all, so
+    /// that `RUST_LOG` in `.env` applies to the log too.
+    pub fn load_dotenv() {
         // A missing .env is normal; a malformed one is not worth refusing to start over.
         let _ = dotenvy::dotenv();
+    }
+
+    /// Reads the environment (after [`Config::load_dotenv`]), top to bottom as in the
+    /// contract's table. The first bad value stops with an error naming it.
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_source(&Env::process())
     }
 
     /// Reads the configuration from `env` (the process, or fixed pairs in tests).
     pub fn from_source(env: &Env) -> Result<Self, ConfigError> {
-        let default_region = env.var_with("SMS_DEFAULT_REGION", Region::CN, Region::parse)?;
-        let code_length = env.var_parsed("SMS_CODE_LENGTH", 6usize)?;
+        let default_region = env.var_with("SMS_DEFAULT_REGION", Region::parse)?;
+        let code_length = env.var_parsed::<usize>("SMS_CODE_LENGTH")?;
         if !(4..=6).contains(&code_length) {
             return Err(ConfigError::new(
                 "SMS_CODE_LENGTH",
@@ -158,47 +166,38 @@ impl Config {
         }
 
         Ok(Self {
-            listen_addr: env.var_parsed("LISTEN_ADDR", SocketAddr::from(([127, 0, 0, 1], 8000)))?,
-            metrics_addr: env.var_with("METRICS_ADDR", None, |raw| {
+            listen_addr: env.var_parsed("LISTEN_ADDR")?,
+            metrics_addr: env.optional_with("METRICS_ADDR", |raw| {
                 raw.parse::<SocketAddr>()
-                    .map(Some)
                     .map_err(|_| format!("expected HOST:PORT such as 127.0.0.1:9090, got {raw:?}"))
             })?,
-            database_url: SecretString::from(env.var_with(
-                "DATABASE_URL",
-                "sqlite://smsauth.db?mode=rwc".to_owned(),
-                |raw| {
-                    // Never echo the value: it may hold a password.
-                    let known = ["postgres://", "postgresql://", "sqlite:"];
-                    if known.iter().any(|scheme| raw.starts_with(scheme)) {
-                        Ok(raw.to_owned())
-                    } else {
-                        Err("must be a postgres:// or sqlite: URL".to_owned())
-                    }
-                },
-            )?),
-            database_max_connections: number(env, "DATABASE_MAX_CONNECTIONS", 10, 1, 10_000)?,
+            database_url: SecretString::from(env.var_with("DATABASE_URL", |raw| {
+                // Never echo the value: it may hold a password.
+                let known = ["postgres://", "postgresql://", "sqlite:"];
+                if known.iter().any(|scheme| raw.starts_with(scheme)) {
+                    Ok(raw.to_owned())
+                } else {
+                    Err("must be a postgres:// or sqlite: URL".to_owned())
+                }
+            })?),
+            database_max_connections: number(env, "DATABASE_MAX_CONNECTIONS", 1, 10_000)?,
             redis: redis_settings::from_source(env)?,
-            auto_migrate: env.flag("AUTO_MIGRATE", true)?,
+            auto_migrate: env.flag("AUTO_MIGRATE")?,
             jwt: JwtConfig {
                 secret: jwt_secret,
-                access_ttl: seconds(env, "ACCESS_TOKEN_TTL_SECS", 900)?,
-                refresh_ttl: seconds(env, "REFRESH_TOKEN_TTL_SECS", 2_592_000)?,
-                issuer: env
-                    .var("JWT_ISSUER")?
-                    .unwrap_or_else(|| "smsauth".to_owned()),
-                audience: env
-                    .var("JWT_AUDIENCE")?
-                    .unwrap_or_else(|| "smsauth".to_owned()),
+                access_ttl: seconds(env, "ACCESS_TOKEN_TTL_SECS")?,
+                refresh_ttl: seconds(env, "REFRESH_TOKEN_TTL_SECS")?,
+                issuer: env.required_var("JWT_ISSUER")?,
+                audience: env.required_var("JWT_AUDIENCE")?,
                 signing: jwt_keys::jwt_signing(env)?,
             },
             sms: SmsConfig {
                 provider_skip: sms_providers::skip_for(env)?,
                 providers,
                 code_length,
-                code_ttl: seconds(env, "SMS_CODE_TTL_SECS", 300)?,
-                resend_cooldown: seconds_or_zero(env, "SMS_RESEND_COOLDOWN_SECS", 60)?,
-                max_attempts: number(env, "SMS_MAX_ATTEMPTS", 5u32, 1, 1_000_000_000)?,
+                code_ttl: seconds(env, "SMS_CODE_TTL_SECS")?,
+                resend_cooldown: seconds_or_zero(env, "SMS_RESEND_COOLDOWN_SECS")?,
+                max_attempts: number(env, "SMS_MAX_ATTEMPTS", 1u32, 1_000_000_000)?,
                 allowed_regions: allowed_regions(env, default_region)?,
                 test_numbers: test_numbers(env, default_region, code_length)?,
                 default_region,
@@ -206,16 +205,12 @@ impl Config {
                 aliyun,
             },
             limits: LimitsConfig {
-                send_per_mobile: limit(env, "SMS_SEND_LIMIT_PER_MOBILE", "10/24h")?,
-                send_per_ip: limit(env, "SMS_SEND_LIMIT_PER_IP", "20/1h")?,
-                verify_failures_per_ip: limit(env, "SMS_VERIFY_LIMIT_PER_IP", "60/1h")?,
-                mobile_exists_per_ip: limit(env, "MOBILE_EXISTS_LIMIT_PER_IP", "30/1m")?,
-                login_failures_per_account: limit(
-                    env,
-                    "LOGIN_FAILURE_LIMIT_PER_ACCOUNT",
-                    "10/15m",
-                )?,
-                login_failures_per_ip: limit(env, "LOGIN_FAILURE_LIMIT_PER_IP", "100/1h")?,
+                send_per_mobile: limit(env, "SMS_SEND_LIMIT_PER_MOBILE")?,
+                send_per_ip: limit(env, "SMS_SEND_LIMIT_PER_IP")?,
+                verify_failures_per_ip: limit(env, "SMS_VERIFY_LIMIT_PER_IP")?,
+                mobile_exists_per_ip: limit(env, "MOBILE_EXISTS_LIMIT_PER_IP")?,
+                login_failures_per_account: limit(env, "LOGIN_FAILURE_LIMIT_PER_ACCOUNT")?,
+                login_failures_per_ip: limit(env, "LOGIN_FAILURE_LIMIT_PER_IP")?,
             },
             budget: SmsBudgetConfig::from_source(env)?,
             http: HttpConfig {
@@ -226,36 +221,29 @@ impl Config {
                     .collect::<Result<_, _>>()
                     .map_err(|problem| ConfigError::new("TRUSTED_PROXIES", problem))?,
                 cors_allowed_origins: cors_origins(env)?,
-                ipv6_client_prefix: number(env, "IPV6_CLIENT_PREFIX", 64, 32, 128)?,
-                body_limit_bytes: number(
-                    env,
-                    "HTTP_BODY_LIMIT_BYTES",
-                    64 * 1024,
-                    1024,
-                    64 * 1024 * 1024,
-                )?,
+                ipv6_client_prefix: number(env, "IPV6_CLIENT_PREFIX", 32, 128)?,
+                body_limit_bytes: number(env, "HTTP_BODY_LIMIT_BYTES", 1024, 64 * 1024 * 1024)?,
                 // At most a minute: well inside the hold on a code a request
                 // is using (`service::sms_codes::CODE_LEASE`).
                 request_timeout: Duration::from_secs(number(
                     env,
                     "HTTP_REQUEST_TIMEOUT_SECS",
-                    15,
                     1,
                     60,
                 )?),
             },
             graphql: GraphqlConfig {
-                max_depth: number(env, "GRAPHQL_MAX_DEPTH", 10, 1, 1_000)?,
-                max_complexity: number(env, "GRAPHQL_MAX_COMPLEXITY", 200, 1, 1_000_000_000)?,
-                max_batch: number(env, "GRAPHQL_MAX_BATCH", 10, 1, 1_000)?,
-                introspection: env.flag("GRAPHQL_INTROSPECTION", true)?,
+                max_depth: number(env, "GRAPHQL_MAX_DEPTH", 1, 1_000)?,
+                max_complexity: number(env, "GRAPHQL_MAX_COMPLEXITY", 1, 1_000_000_000)?,
+                max_batch: number(env, "GRAPHQL_MAX_BATCH", 1, 1_000)?,
+                introspection: env.flag("GRAPHQL_INTROSPECTION")?,
             },
         })
     }
 }
 
-fn limit(env: &Env, key: &'static str, default: &str) -> Result<Option<RateLimit>, ConfigError> {
-    let raw = env.var(key)?.unwrap_or_else(|| default.to_owned());
+fn limit(env: &Env, key: &'static str) -> Result<Option<RateLimit>, ConfigError> {
+    let raw = env.required_var(key)?;
     RateLimit::parse(&raw).map_err(|problem| ConfigError::new(key, problem))
 }
 
@@ -332,7 +320,7 @@ fn cors_origins(env: &Env) -> Result<Option<Vec<String>>, ConfigError> {
 /// `REDIS_KEY_PREFIX`: deployments sharing one Redis each keep their own
 /// keys; `serve` and `smsauth users` of one deployment must agree on it.
 pub(super) fn redis_key_prefix(env: &Env) -> Result<String, ConfigError> {
-    env.var_with("REDIS_KEY_PREFIX", "smsauth".to_owned(), |raw| {
+    env.var_with("REDIS_KEY_PREFIX", |raw| {
         let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
         if raw.len() <= 64 && raw.chars().all(plain) {
             Ok(raw.to_owned())
@@ -382,6 +370,54 @@ mod tests {
         assert_eq!(config.graphql.max_depth, 10);
         assert_eq!(config.graphql.max_complexity, 200);
         assert_eq!(config.graphql.max_batch, 10);
+    }
+
+    /// The list of variables is the configuration's: every variable it
+    /// reads is listed (its default comes from there), and every listed one
+    /// is read, by some deployment (`RUST_LOG` is the log's, read by `telemetry`).
+    #[test]
+    fn the_configuration_reads_exactly_the_listed_variables() {
+        let deployments: &[&[(&str, &str)]] = &[
+            &[],
+            &[("REDIS_URL", "redis://127.0.0.1:6379")],
+            &[
+                ("SMS_PROVIDER", "tencent,aliyun"),
+                ("TENCENT_SECRET_ID", "AKIDexample"),
+                ("TENCENT_SECRET_KEY", "secret"),
+                ("TENCENT_SMS_SDK_APP_ID", "1400006666"),
+                ("TENCENT_SMS_SIGN_NAME", "Sign"),
+                ("TENCENT_SMS_TEMPLATE_ID", "1"),
+                ("ALIYUN_ACCESS_KEY_ID", "LTAIexample"),
+                ("ALIYUN_ACCESS_KEY_SECRET", "secret"),
+                ("ALIYUN_SMS_SIGN_NAME", "Sign"),
+                ("ALIYUN_SMS_TEMPLATE_CODE", "SMS_1"),
+            ],
+        ];
+        let mut read = std::collections::BTreeSet::new();
+        for pairs in deployments {
+            let env = Env::from_pairs(pairs);
+            Config::from_source(&env).unwrap_or_else(|e| panic!("{pairs:?}: {e}"));
+            read.extend(env.variables_read());
+        }
+        let listed: std::collections::BTreeSet<&str> = VARIABLES
+            .iter()
+            .map(|variable| variable.name)
+            .filter(|name| *name != "RUST_LOG")
+            .collect();
+        assert_eq!(
+            read.difference(&listed).collect::<Vec<_>>(),
+            Vec::<&&str>::new(),
+            "read but not in config::VARIABLES"
+        );
+        assert_eq!(
+            listed.difference(&read).collect::<Vec<_>>(),
+            Vec::<&&str>::new(),
+            "in config::VARIABLES but never read"
+        );
+        let mut names: Vec<&str> = VARIABLES.iter().map(|variable| variable.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), VARIABLES.len(), "each variable once");
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub fn providers(env: &Env) -> Result<Vec<SmsProviderKind>, ConfigError> {
 /// sent) is skipped by the chain.
 pub fn skip_for(env: &Env) -> Result<Duration, ConfigError> {
     const KEY: &str = "SMS_PROVIDER_SKIP_SECS";
-    let secs = env.var_parsed(KEY, 30u64)?;
+    let secs: u64 = env.var_parsed(KEY)?;
     if !(1..=3_600).contains(&secs) {
         return Err(ConfigError::new(KEY, "must be between 1 and 3600"));
     }
@@ -136,19 +136,15 @@ pub struct TencentConfig {
 impl TencentConfig {
     pub fn from_source(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            secret_id: header_token(env, "TENCENT_SECRET_ID", None)?,
+            secret_id: header_token(env, "TENCENT_SECRET_ID")?,
             secret_key: secret_token(env, "TENCENT_SECRET_KEY")?,
             sdk_app_id: env.required_var("TENCENT_SMS_SDK_APP_ID")?,
             sign_name: env.required_var("TENCENT_SMS_SIGN_NAME")?,
             template_id: env.required_var("TENCENT_SMS_TEMPLATE_ID")?,
-            region: header_token(env, "TENCENT_SMS_REGION", Some("ap-guangzhou"))?,
-            endpoint: endpoint(
-                env,
-                "TENCENT_SMS_ENDPOINT",
-                "https://sms.tencentcloudapi.com",
-            )?,
-            connect_timeout: millis(env, "TENCENT_SMS_CONNECT_TIMEOUT_MS", 3_000)?,
-            timeout: millis(env, "TENCENT_SMS_TIMEOUT_MS", 10_000)?,
+            region: header_token(env, "TENCENT_SMS_REGION")?,
+            endpoint: endpoint(env, "TENCENT_SMS_ENDPOINT")?,
+            connect_timeout: millis(env, "TENCENT_SMS_CONNECT_TIMEOUT_MS")?,
+            timeout: millis(env, "TENCENT_SMS_TIMEOUT_MS")?,
         })
     }
 }
@@ -168,9 +164,7 @@ pub struct AliyunConfig {
 
 impl AliyunConfig {
     pub fn from_source(env: &Env) -> Result<Self, ConfigError> {
-        let code_param = env
-            .var("ALIYUN_SMS_CODE_PARAM")?
-            .unwrap_or_else(|| "code".to_owned());
+        let code_param = env.required_var("ALIYUN_SMS_CODE_PARAM")?;
         // A template variable name: `${code}` in the template text.
         if code_param.len() > 64
             || !code_param
@@ -183,20 +177,20 @@ impl AliyunConfig {
             ));
         }
         Ok(Self {
-            access_key_id: header_token(env, "ALIYUN_ACCESS_KEY_ID", None)?,
+            access_key_id: header_token(env, "ALIYUN_ACCESS_KEY_ID")?,
             access_key_secret: secret_token(env, "ALIYUN_ACCESS_KEY_SECRET")?,
             sign_name: env.required_var("ALIYUN_SMS_SIGN_NAME")?,
-            template_code: header_token(env, "ALIYUN_SMS_TEMPLATE_CODE", None)?,
-            endpoint: endpoint(env, "ALIYUN_SMS_ENDPOINT", "https://dysmsapi.aliyuncs.com")?,
+            template_code: header_token(env, "ALIYUN_SMS_TEMPLATE_CODE")?,
+            endpoint: endpoint(env, "ALIYUN_SMS_ENDPOINT")?,
             code_param,
-            connect_timeout: millis(env, "ALIYUN_SMS_CONNECT_TIMEOUT_MS", 3_000)?,
-            timeout: millis(env, "ALIYUN_SMS_TIMEOUT_MS", 10_000)?,
+            connect_timeout: millis(env, "ALIYUN_SMS_CONNECT_TIMEOUT_MS")?,
+            timeout: millis(env, "ALIYUN_SMS_TIMEOUT_MS")?,
         })
     }
 }
 
-fn endpoint(env: &Env, key: &'static str, default: &str) -> Result<ProviderEndpoint, ConfigError> {
-    let raw = env.var(key)?.unwrap_or_else(|| default.to_owned());
+fn endpoint(env: &Env, key: &'static str) -> Result<ProviderEndpoint, ConfigError> {
+    let raw = env.required_var(key)?;
     ProviderEndpoint::parse(&raw).map_err(|problem| ConfigError::new(key, problem))
 }
 
@@ -207,16 +201,8 @@ fn is_header_token(value: &str) -> bool {
 }
 
 /// A required (or defaulted) value that is sent in a header.
-fn header_token(
-    env: &Env,
-    key: &'static str,
-    default: Option<&str>,
-) -> Result<String, ConfigError> {
-    let value = match (env.var(key)?, default) {
-        (Some(value), _) => value,
-        (None, Some(default)) => default.to_owned(),
-        (None, None) => return Err(ConfigError::new(key, "must be set")),
-    };
+fn header_token(env: &Env, key: &'static str) -> Result<String, ConfigError> {
+    let value = env.required_var(key)?;
     if is_header_token(&value) {
         Ok(value)
     } else {
@@ -241,8 +227,8 @@ fn secret_token(env: &Env, key: &'static str) -> Result<SecretString, ConfigErro
 }
 
 /// A provider timeout in milliseconds: 1 ms to 60 s.
-fn millis(env: &Env, key: &'static str, default: u64) -> Result<Duration, ConfigError> {
-    let ms = env.var_parsed(key, default)?;
+fn millis(env: &Env, key: &'static str) -> Result<Duration, ConfigError> {
+    let ms: u64 = env.var_parsed(key)?;
     if !(1..=60_000).contains(&ms) {
         return Err(ConfigError::new(key, "must be between 1 and 60000"));
     }
