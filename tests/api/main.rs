@@ -16,6 +16,7 @@ mod cluster_failover;
 mod code_spending;
 mod code_store;
 mod config_bounds;
+mod deploy;
 mod env_example;
 mod failover;
 mod fake_aliyun;
