@@ -4,11 +4,18 @@ pub mod users;
 
 use clap::{Parser, Subcommand};
 
+/// Where the settings are explained (`--help` shows it after the commands).
+const AFTER_HELP: &str = "\
+Configuration: environment variables, also read from a .env file in the
+current folder. The README's \"Configuration\" section explains each one, and
+.env.example lists them all with their defaults.";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "smsauth",
     version,
-    about = "Sign people in with their mobile number"
+    about = "Sign people in with their mobile number",
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -1,7 +1,7 @@
 //! Building and running the application: connect, migrate, wire the state,
 //! bind (port 0 works, for tests) and serve until a shutdown signal.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -210,8 +210,10 @@ impl Application {
 
     /// Serves until Ctrl-C or SIGTERM, then finishes requests in flight.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let addr = self.listener.local_addr()?;
         tracing::info!(
-            addr = %self.listener.local_addr()?,
+            addr = %addr,
+            graphiql = %graphiql_url(addr),
             code_store = self.state.codes.kind(),
             sms = self.state.sms.names(),
             "smsauth listening; GraphiQL at /graphql"
@@ -232,5 +234,32 @@ impl Application {
             metrics.abort();
         }
         Ok(())
+    }
+}
+
+/// GraphiQL's address for a person at this machine, to click in the log: a
+/// wildcard listen address (`0.0.0.0`, `[::]`) becomes loopback.
+pub fn graphiql_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}/graphql", SocketAddr::new(ip, addr.port()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_graphiql_url_can_be_clicked_for_any_listen_address() {
+        let url = |addr: &str| graphiql_url(addr.parse().unwrap());
+        assert_eq!(url("127.0.0.1:8000"), "http://127.0.0.1:8000/graphql");
+        assert_eq!(url("0.0.0.0:8000"), "http://127.0.0.1:8000/graphql");
+        assert_eq!(url("[::]:8000"), "http://[::1]:8000/graphql");
+        assert_eq!(url("[2001:db8::1]:80"), "http://[2001:db8::1]:80/graphql");
+        assert_eq!(url("10.1.2.3:9000"), "http://10.1.2.3:9000/graphql");
     }
 }

@@ -26,6 +26,7 @@ mod faults;
 mod graphql_http;
 mod graphql_spec;
 mod import_django;
+mod installing;
 mod jwks;
 mod legacy_passwords;
 mod load;
