@@ -396,7 +396,8 @@ mod tests {
         let mut read = std::collections::BTreeSet::new();
         for pairs in deployments {
             let env = Env::from_pairs(pairs);
-            Config::from_source(&env).unwrap_or_else(|e| panic!("{pairs:?}: {e}"));
+            let built = Config::from_source(&env);
+            assert!(built.is_ok(), "{pairs:?}: {:?}", built.err());
             read.extend(env.variables_read());
         }
         let listed: std::collections::BTreeSet<&str> = VARIABLES
