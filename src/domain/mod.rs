@@ -33,7 +33,7 @@ impl InvalidInput {
 }
 
 /// What is wrong with an input. The words people read, in each language,
-/// are in `crate::messages`, not here.
+/// are in the message table (the `messages` module), not here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InvalidReason {
     NotAMobile,
