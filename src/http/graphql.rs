@@ -1,7 +1,8 @@
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError};
+use async_graphql::{BatchRequest, BatchResponse, Pos, Request, Response, ServerError};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
@@ -10,7 +11,7 @@ use axum::response::{Html, IntoResponse};
 
 use super::HttpState;
 use super::client_ip;
-use crate::error::{INTERNAL_SERVER_ERROR, RequestError};
+use crate::error::{AppError, INTERNAL_SERVER_ERROR, RequestError};
 use crate::graphql::{BearerToken, GetRequest, localize, new_user_loader};
 use crate::messages::{Language, RequestProblem};
 use crate::state::RequestMeta;
@@ -256,6 +257,21 @@ pub(super) fn bad_request(
     json_response(
         wants_graphql_response_json(headers),
         status,
+        &BatchResponse::Single(response),
+    )
+}
+
+/// The answer to a request that ran out of `HTTP_REQUEST_TIMEOUT_SECS`.
+pub(super) fn timed_out(headers: &HeaderMap, timeout: Duration) -> axum::response::Response {
+    let error = async_graphql::Error::from(AppError::unavailable(
+        "request time",
+        anyhow::anyhow!("still running after HTTP_REQUEST_TIMEOUT_SECS ({timeout:?})"),
+    ));
+    let mut response = Response::from_errors(vec![error.into_server_error(Pos::default())]);
+    localize(&mut response, language(headers));
+    json_response(
+        wants_graphql_response_json(headers),
+        StatusCode::SERVICE_UNAVAILABLE,
         &BatchResponse::Single(response),
     )
 }

@@ -8,6 +8,8 @@ pub mod client_ip;
 mod graphql;
 /// `/healthz`, `/readyz` and `/metrics`.
 mod health;
+/// `HTTP_REQUEST_TIMEOUT_SECS`, answered with a GraphQL error.
+mod request_timeout;
 /// The accept loop and HTTP/1.1 connections, with a header-read timeout.
 mod serve;
 
@@ -23,7 +25,6 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::routing::get;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::graphql::AppSchema;
@@ -42,6 +43,7 @@ pub fn router(state: HttpState) -> Router {
     let http = &state.app.config.http;
     let request_id = REQUEST_ID.clone();
     let body_limit = http.body_limit_bytes;
+    let request_timeout = http.request_timeout;
     let trace = TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
         let id = request
             .headers()
@@ -64,10 +66,9 @@ pub fn router(state: HttpState) -> Router {
             body_limit::buffer_body(body_limit, request, next)
         }))
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            http.request_timeout,
-        ))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            request_timeout::limit_time(request_timeout, request, next)
+        }))
         // Outside the timeout and the body limit, so their answers are readable too.
         .layer(cors(http.cors_allowed_origins.as_deref()))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

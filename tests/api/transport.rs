@@ -354,3 +354,38 @@ async fn listed_origins_only_and_every_answer_has_a_request_id() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_past_its_time_gets_a_graphql_error_clients_can_read() {
+    let app = spawn_app(Backend::Sqlite)
+        .var("HTTP_REQUEST_TIMEOUT_SECS", "1")
+        .spawn()
+        .await;
+    for (language, message) in [("en", "unavailable"), ("zh-CN", "服务")] {
+        // Announces 100 bytes, sends 10, then waits: the body never completes.
+        let mut stream = TcpStream::connect(host_port(&app)).await.unwrap();
+        let head = format!(
+            "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Accept-Language: {language}\r\nContent-Length: 100\r\n\r\n{{\"query\":"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let started = Instant::now();
+        let (head, body) = tokio::time::timeout(Duration::from_secs(5), read_response(&mut stream))
+            .await
+            .expect("answered at the timeout");
+        assert!(
+            started.elapsed() >= Duration::from_millis(900),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(head.starts_with("http/1.1 503"), "{head}");
+        assert!(head.contains("content-type: application/json"), "{head}");
+        let answer: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            answer["errors"][0]["extensions"]["code"], "SERVICE_UNAVAILABLE",
+            "{answer}"
+        );
+        let text = answer["errors"][0]["message"].as_str().unwrap();
+        assert!(text.contains(message), "{language}: {text}");
+    }
+}
