@@ -1,16 +1,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::{BatchRequest, BatchResponse, Pos, Request, Response, ServerError};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 
 use super::HttpState;
-use super::client_ip;
+use super::{client_ip, graphiql};
 use crate::error::{AppError, INTERNAL_SERVER_ERROR, RequestError};
 use crate::graphql::{BearerToken, GetRequest, localize, new_user_loader};
 use crate::messages::{Language, RequestProblem};
@@ -62,7 +61,7 @@ pub async fn get(
         .split('&')
         .any(|pair| pair.starts_with("query=") || pair.starts_with("extensions="));
     if !has_operation {
-        return graphiql(state.app.config.graphql.introspection).into_response();
+        return graphiql::page(state.app.config.graphql.introspection);
     }
     let request = match async_graphql::http::parse_query_string(query_string) {
         Ok(request) => request,
@@ -87,20 +86,6 @@ pub async fn get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
     }
     http
-}
-
-fn graphiql(introspection: bool) -> Html<String> {
-    let title = if introspection {
-        "smsauth GraphiQL"
-    } else {
-        "smsauth GraphiQL (introspection is off: GRAPHQL_INTROSPECTION=false, so no schema docs)"
-    };
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title(title)
-            .finish(),
-    )
 }
 
 fn parse_body(

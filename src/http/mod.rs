@@ -4,7 +4,9 @@
 mod body_limit;
 /// Finds the client IP that every per-IP limit applies to.
 pub mod client_ip;
-/// `POST/GET /graphql` and GraphiQL: per-request data around the schema.
+/// The GraphiQL page and its embedded assets: no CDN.
+mod graphiql;
+/// `POST/GET /graphql`: per-request data around the schema.
 mod graphql;
 /// `/healthz`, `/readyz` and `/metrics`.
 mod health;
@@ -59,6 +61,7 @@ pub fn router(state: HttpState) -> Router {
                 .post(graphql::post)
                 .fallback(method_not_allowed),
         )
+        .route(graphiql::ASSETS_ROUTE, get(graphiql::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/.well-known/jwks.json", jwks::route(&state.app.jwt))

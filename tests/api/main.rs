@@ -23,6 +23,7 @@ mod fake_aliyun;
 mod fake_provider;
 mod fake_tencent;
 mod faults;
+mod graphiql;
 mod graphql_http;
 mod graphql_spec;
 mod import_django;

@@ -1,0 +1,213 @@
+//! GraphiQL with no CDN (contract §3.9): the page at `GET /graphql` and the
+//! pinned production builds of graphiql, React and ReactDOM it loads, embedded
+//! in the binary from `assets/graphiql/` (refreshed by
+//! `assets/graphiql/refresh.sh`; `cargo build` never needs npm).
+//!
+//! Assets are served under [`ASSETS_ROUTE`] at a URL naming their digest, so
+//! they can be cached for a year as immutable: another build of an asset has
+//! another URL. The page carries each asset's `sha384` as its `integrity`, so
+//! a browser refuses a file altered on the way. Every URL in the page is
+//! relative, so it keeps working behind a proxy that serves smsauth under a
+//! path prefix.
+
+use std::sync::LazyLock;
+
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sha2::{Digest, Sha384};
+
+/// The route of the embedded files: `/graphiql/assets/<digest>/<file>`.
+pub const ASSETS_ROUTE: &str = "/graphiql/assets/{digest}/{file}";
+
+/// One embedded file.
+struct Embedded {
+    file: &'static str,
+    content_type: &'static str,
+    bytes: &'static [u8],
+}
+
+/// The files, in the order the page loads them (React before GraphiQL, which
+/// reads the globals `React` and `ReactDOM`).
+const EMBEDDED: [Embedded; 4] = [
+    Embedded {
+        file: "graphiql.min.css",
+        content_type: "text/css; charset=utf-8",
+        bytes: include_bytes!("../../assets/graphiql/graphiql.min.css"),
+    },
+    Embedded {
+        file: "react.production.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../assets/graphiql/react.production.min.js"),
+    },
+    Embedded {
+        file: "react-dom.production.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../assets/graphiql/react-dom.production.min.js"),
+    },
+    Embedded {
+        file: "graphiql.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../assets/graphiql/graphiql.min.js"),
+    },
+];
+
+/// An embedded file with what the page needs to reference it.
+struct Asset {
+    embedded: &'static Embedded,
+    /// The first 16 hex digits of the SHA-384, the URL's version part.
+    digest: String,
+    /// `sha384-<base64>`, the page's `integrity` attribute.
+    integrity: String,
+}
+
+impl Asset {
+    fn new(embedded: &'static Embedded) -> Self {
+        let digest = Sha384::digest(embedded.bytes);
+        Self {
+            embedded,
+            digest: hex::encode(&digest[..8]),
+            integrity: format!("sha384-{}", STANDARD.encode(digest)),
+        }
+    }
+
+    /// Relative to the page at `…/graphql`.
+    fn url(&self) -> String {
+        format!("graphiql/assets/{}/{}", self.digest, self.embedded.file)
+    }
+}
+
+/// Hashed once, at the first request that needs them.
+static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| EMBEDDED.iter().map(Asset::new).collect());
+
+/// The first query the playground shows; the comments say how to sign in.
+const DEFAULT_QUERY: &str = r#"# Welcome to smsauth. Run this query with the ▶ button (Ctrl-Enter):
+query MobileExists {
+  mobileExists(mobile: "13711112222")
+}
+
+# To sign in: sendSmsCode, then registerWithSms or loginWithSms (the log SMS
+# provider writes the code to the server log), or loginWithPassword. Put the
+# accessToken in the Headers tab below, then ask who you are:
+#
+#   query Me { me { id username mobile lastLoginAt } }
+"#;
+
+/// The Headers tab's first content: where the access token goes.
+const DEFAULT_HEADERS: &str = "{\n  \"Authorization\": \"Bearer <accessToken from a sign-in>\"\n}";
+
+/// `GET /graphql` from a browser. Not cached (`no-cache`), so a new release's
+/// page names the new assets at once.
+pub fn page(introspection: bool) -> Response {
+    let title = if introspection {
+        "smsauth GraphiQL"
+    } else {
+        "smsauth GraphiQL (introspection is off: GRAPHQL_INTROSPECTION=false, so no schema docs)"
+    };
+    let mut head = String::new();
+    let mut scripts = String::new();
+    for asset in ASSETS.iter() {
+        if asset.embedded.file.ends_with(".css") {
+            head.push_str(&format!(
+                "    <link rel=\"stylesheet\" href=\"{}\" integrity=\"{}\" />\n",
+                asset.url(),
+                asset.integrity
+            ));
+        } else {
+            scripts.push_str(&format!(
+                "    <script src=\"{}\" integrity=\"{}\"></script>\n",
+                asset.url(),
+                asset.integrity
+            ));
+        }
+    }
+    let html = format!(
+        r#"<!DOCTYPE html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8" />
+    <meta name="robots" content="noindex" />
+    <meta name="viewport" content="width=device-width, initial-scale=1" />
+    <title>{title}</title>
+    <link rel="icon" href="data:," />
+    <style>
+      body {{ height: 100%; margin: 0; width: 100%; overflow: hidden; }}
+      #graphiql {{ height: 100vh; }}
+    </style>
+{head}  </head>
+  <body>
+    <div id="graphiql">Loading GraphiQL…</div>
+{scripts}    <script>
+      const endpoint = new URL("graphql", document.baseURI).toString();
+      ReactDOM.createRoot(document.getElementById("graphiql")).render(
+        React.createElement(GraphiQL, {{
+          fetcher: GraphiQL.createFetcher({{ url: endpoint }}),
+          defaultQuery: {query},
+          defaultHeaders: {headers},
+          defaultEditorToolsVisibility: "headers",
+        }}),
+      );
+    </script>
+  </body>
+</html>
+"#,
+        query = script_string(DEFAULT_QUERY),
+        headers = script_string(DEFAULT_HEADERS),
+    );
+    (
+        [
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        Html(html),
+    )
+        .into_response()
+}
+
+/// A JavaScript string literal that cannot end the `<script>` it sits in.
+fn script_string(text: &str) -> String {
+    serde_json::Value::from(text)
+        .to_string()
+        .replace("</", "<\\/")
+}
+
+/// `GET /graphiql/assets/<digest>/<file>`: the embedded file, cached for a
+/// year. A digest that is not the current one is 404: that URL named another
+/// build, which this binary does not have.
+pub async fn asset(Path((digest, file)): Path<(String, String)>) -> Response {
+    let Some(asset) = ASSETS
+        .iter()
+        .find(|a| a.embedded.file == file && a.digest == digest)
+    else {
+        return (StatusCode::NOT_FOUND, "no such GraphiQL asset").into_response();
+    };
+    (
+        [
+            (header::CONTENT_TYPE, asset.embedded.content_type),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        asset.embedded.bytes,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_string_in_the_page_cannot_close_its_script() {
+        assert_eq!(script_string("a</script>b\n"), r#""a<\/script>b\n""#);
+    }
+
+    #[test]
+    fn react_loads_before_graphiql_which_reads_its_globals() {
+        let order: Vec<&str> = EMBEDDED.iter().map(|e| e.file).collect();
+        let position = |file| order.iter().position(|f| *f == file);
+        assert!(position("react.production.min.js") < position("react-dom.production.min.js"));
+        assert!(position("react-dom.production.min.js") < position("graphiql.min.js"));
+    }
+}
