@@ -83,20 +83,22 @@ impl Asset {
 static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| EMBEDDED.iter().map(Asset::new).collect());
 
 /// The first query the playground shows; the comments say how to sign in.
-const DEFAULT_QUERY: &str = r#"# Welcome to smsauth. Run this query with the ▶ button (Ctrl-Enter):
+const DEFAULT_QUERY: &str = r#"# Welcome to smsauth. Run this with ▶ (Ctrl-Enter):
 query MobileExists {
   mobileExists(mobile: "13711112222")
 }
 
-# To sign in: sendSmsCode, then registerWithSms or loginWithSms (the log SMS
-# provider writes the code to the server log), or loginWithPassword. Put the
-# accessToken in the Headers tab below, then ask who you are:
+# To sign in: sendSmsCode, then registerWithSms,
+# loginWithSms (the log SMS provider writes the
+# code to the server log) or loginWithPassword.
+# Put its accessToken in the Headers tab below,
+# then ask who you are:
 #
-#   query Me { me { id username mobile lastLoginAt } }
+#   query Me { me { id username mobile } }
 "#;
 
 /// The Headers tab's first content: where the access token goes.
-const DEFAULT_HEADERS: &str = "{\n  \"Authorization\": \"Bearer <accessToken from a sign-in>\"\n}";
+const DEFAULT_HEADERS: &str = "{\n  \"Authorization\": \"Bearer <accessToken>\"\n}";
 
 /// `GET /graphql` from a browser. Not cached (`no-cache`), so a new release's
 /// page names the new assets at once.
