@@ -9,6 +9,8 @@
 # production builds and their licence files here. The only change made to the
 # files: the trailing `sourceMappingURL` comment is dropped (the maps are not
 # shipped, so a browser's developer tools would ask for a file that 404s).
+# Each file also gets a gzip copy (`gzip -9 -n`, reproducible), served to
+# browsers that accept it: about a quarter of the size on slow links.
 # Commit the result; the page's integrity attributes are computed from these
 # bytes, so nothing else needs editing.
 #
@@ -40,8 +42,9 @@ fetch() { # fetch PACKAGE VERSION -> unpacks into $scratch/PACKAGE
   echo "$package@$version $expected" >>"$scratch/VERSIONS"
 }
 
-copy() { # copy SOURCE DESTINATION, without the sourceMappingURL comment
+copy() { # copy SOURCE DESTINATION, without the sourceMappingURL comment; and its .gz
   grep -v '^//# sourceMappingURL=' "$1" >"$here/$2"
+  gzip -9 -n -c "$here/$2" >"$here/$2.gz"
 }
 
 fetch graphiql "$GRAPHIQL_VERSION"

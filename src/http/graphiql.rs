@@ -6,14 +6,15 @@
 //! Assets are served under [`ASSETS_ROUTE`] at a URL naming their digest, so
 //! they can be cached for a year as immutable: another build of an asset has
 //! another URL. The page carries each asset's `sha384` as its `integrity`, so
-//! a browser refuses a file altered on the way. Every URL in the page is
+//! a browser refuses a file altered on the way. Browsers that accept gzip get
+//! the compressed copy made with each file. Every URL in the page is
 //! relative, so it keeps working behind a proxy that serves smsauth under a
 //! path prefix.
 
 use std::sync::LazyLock;
 
 use axum::extract::Path;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -22,11 +23,12 @@ use sha2::{Digest, Sha384};
 /// The route of the embedded files: `/graphiql/assets/<digest>/<file>`.
 pub const ASSETS_ROUTE: &str = "/graphiql/assets/{digest}/{file}";
 
-/// One embedded file.
+/// One embedded file, and its gzip copy.
 struct Embedded {
     file: &'static str,
     content_type: &'static str,
     bytes: &'static [u8],
+    gzip: &'static [u8],
 }
 
 /// The files, in the order the page loads them (React before GraphiQL, which
@@ -36,21 +38,25 @@ const EMBEDDED: [Embedded; 4] = [
         file: "graphiql.min.css",
         content_type: "text/css; charset=utf-8",
         bytes: include_bytes!("../../assets/graphiql/graphiql.min.css"),
+        gzip: include_bytes!("../../assets/graphiql/graphiql.min.css.gz"),
     },
     Embedded {
         file: "react.production.min.js",
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("../../assets/graphiql/react.production.min.js"),
+        gzip: include_bytes!("../../assets/graphiql/react.production.min.js.gz"),
     },
     Embedded {
         file: "react-dom.production.min.js",
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("../../assets/graphiql/react-dom.production.min.js"),
+        gzip: include_bytes!("../../assets/graphiql/react-dom.production.min.js.gz"),
     },
     Embedded {
         file: "graphiql.min.js",
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("../../assets/graphiql/graphiql.min.js"),
+        gzip: include_bytes!("../../assets/graphiql/graphiql.min.js.gz"),
     },
 ];
 
@@ -176,24 +182,66 @@ fn script_string(text: &str) -> String {
 }
 
 /// `GET /graphiql/assets/<digest>/<file>`: the embedded file, cached for a
-/// year. A digest that is not the current one is 404: that URL named another
-/// build, which this binary does not have.
-pub async fn asset(Path((digest, file)): Path<(String, String)>) -> Response {
+/// year, gzipped when the browser accepts it. A digest that is not the
+/// current one is 404: that URL named another build, which this binary does
+/// not have.
+pub async fn asset(Path((digest, file)): Path<(String, String)>, headers: HeaderMap) -> Response {
     let Some(asset) = ASSETS
         .iter()
         .find(|a| a.embedded.file == file && a.digest == digest)
     else {
         return (StatusCode::NOT_FOUND, "no such GraphiQL asset").into_response();
     };
-    (
+    let accept = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let mut response = (
         [
             (header::CONTENT_TYPE, asset.embedded.content_type),
             (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::VARY, "accept-encoding"),
         ],
-        asset.embedded.bytes,
+        if accepts_gzip(accept) {
+            asset.embedded.gzip
+        } else {
+            asset.embedded.bytes
+        },
     )
-        .into_response()
+        .into_response();
+    if accepts_gzip(accept) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    response
+}
+
+/// Whether an `Accept-Encoding` value allows gzip: `gzip` (or `x-gzip`)
+/// listed without `q=0`, or else a `*` without `q=0`.
+fn accepts_gzip(accept_encoding: &str) -> bool {
+    let codings: Vec<(&str, bool)> = accept_encoding
+        .split(',')
+        .map(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q <= 0.0))
+            });
+            (coding, !refused)
+        })
+        .collect();
+    let named = |names: &[&str]| {
+        codings
+            .iter()
+            .find(|(coding, _)| names.iter().any(|n| coding.eq_ignore_ascii_case(n)))
+            .map(|(_, allowed)| *allowed)
+    };
+    named(&["gzip", "x-gzip"])
+        .or_else(|| named(&["*"]))
+        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -203,6 +251,18 @@ mod tests {
     #[test]
     fn a_string_in_the_page_cannot_close_its_script() {
         assert_eq!(script_string("a</script>b\n"), r#""a<\/script>b\n""#);
+    }
+
+    #[test]
+    fn gzip_is_sent_only_to_clients_that_accept_it() {
+        assert!(accepts_gzip("gzip, deflate, br, zstd"));
+        assert!(accepts_gzip("br;q=1.0, GZIP;q=0.5"));
+        assert!(accepts_gzip("*"));
+        assert!(!accepts_gzip(""));
+        assert!(!accepts_gzip("br, deflate"));
+        assert!(!accepts_gzip("gzip;q=0, br"));
+        assert!(!accepts_gzip("gzipped"));
+        assert!(!accepts_gzip("gzip;q=0, *"));
     }
 
     #[test]

@@ -139,3 +139,52 @@ async fn an_asset_url_of_another_build_or_file_is_404() {
     assert_eq!(other_file.status(), 404);
     assert_eq!(unknown.status(), 404);
 }
+
+/// `gzip -dc` of `bytes`.
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gzip = std::process::Command::new("gzip")
+        .arg("-dc")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gzip is installed");
+    // Written from another thread: gzip's output must be read meanwhile.
+    let mut stdin = gzip.stdin.take().unwrap();
+    let input = bytes.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = gzip.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(output.status.success(), "not gzip");
+    output.stdout
+}
+
+#[tokio::test]
+async fn browsers_that_accept_gzip_get_the_same_assets_compressed() {
+    let app = spawn_app(Backend::Sqlite).spawn().await;
+    let page = graphiql_page(&app).await;
+
+    for (url, _) in references(&page)
+        .iter()
+        .filter(|(url, _)| !url.starts_with("data:"))
+    {
+        let plain = app.get(&format!("/{url}")).send().await.unwrap();
+        assert!(plain.headers().get("content-encoding").is_none(), "{url}");
+        let plain = plain.bytes().await.unwrap();
+        let gzipped = app
+            .get(&format!("/{url}"))
+            .header("accept-encoding", "gzip, deflate, br")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(gzipped.status(), 200);
+        assert_eq!(gzipped.headers()["content-encoding"], "gzip", "{url}");
+        assert_eq!(gzipped.headers()["vary"], "accept-encoding", "{url}");
+        let gzipped = gzipped.bytes().await.unwrap();
+        assert!(gzipped.len() < plain.len(), "{url}: smaller compressed");
+        assert!(
+            gunzip(&gzipped) == plain,
+            "{url}: the gzip copy is not the file the integrity names (run assets/graphiql/refresh.sh)"
+        );
+    }
+}
