@@ -106,6 +106,8 @@ fn the_nginx_example_matches_the_settings_it_names() {
         "{proxied:?}"
     );
     assert!(!conf.contains("location /metrics") && !conf.contains("location = /metrics"));
+    // The GraphiQL page behind it loads its files from smsauth too.
+    assert!(conf.contains("location /graphiql/assets/ {"));
     // nginx appends the peer it saw, which smsauth believes from a trusted proxy.
     assert!(conf.contains("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;"));
     let trusted = conf
