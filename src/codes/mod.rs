@@ -246,8 +246,9 @@ pub trait CodeStore: SmsBudgetStore + Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Forgets the window of `action` for `subject` and for every pair
-    /// `subject|…` (e.g. an account with each client IP), at once: an operator
-    /// lifting a lockout. Not for request paths: on Redis it scans the keyspace.
+    /// `subject|…` (e.g. an account with each client IP): an operator lifting
+    /// a lockout. Exact on one Redis and on a Cluster alike: the pairs of a
+    /// subject live beside it and are listed there, so nothing is scanned.
     async fn clear_limits(&self, action: LimitedAction, subject: &str) -> Result<(), StoreError>;
 
     /// Answers when the store is reachable (readiness).
@@ -284,8 +285,21 @@ pub fn redis_store(config: &RedisConfig) -> anyhow::Result<Arc<dyn CodeStore>> {
 }
 
 /// Joins the two parts of a paired limit subject (`ACCOUNT|IP`), so
-/// [`CodeStore::clear_limits`] can find every pair of one subject.
+/// [`CodeStore::clear_limits`] can find every pair of one subject. A subject
+/// that is not a pair never contains it (see [`pair_subject`]).
 pub const PAIR_SEPARATOR: char = '|';
+
+/// The limit subject of `subject` together with `other` (an account with one
+/// client network): cleared with `subject`. Neither part may contain
+/// [`PAIR_SEPARATOR`]; callers escape what could (`login_throttle_subject`).
+pub fn pair_subject(subject: &str, other: &str) -> String {
+    format!("{subject}{PAIR_SEPARATOR}{other}")
+}
+
+/// The two parts of a paired subject, `None` for a plain one.
+fn split_pair(subject: &str) -> Option<(&str, &str)> {
+    subject.split_once(PAIR_SEPARATOR)
+}
 
 /// Milliseconds of a duration, saturating, at least 1 (Redis rejects `PX 0`).
 fn millis(d: Duration) -> u64 {

@@ -11,6 +11,10 @@
 //! - `P:{+8613711112222}:sends` — sorted set, the per-mobile sliding windows
 //! - `P:{limit:ACTION:SUBJECT}` — sorted set per limit and subject; one set
 //!   serves all the windows of a limit (`200/1h,2000/24h`), kept for the longest
+//! - `P:{limit:ACTION:SUBJECT}|OTHER` — the same for a pair (an account with
+//!   one client network), in its subject's slot, and listed in
+//!   `P:{limit:ACTION:SUBJECT}:pairs` (a set), so clearing a subject finds its
+//!   pairs in one place, on one node of a Cluster, without scanning
 
 use std::time::Duration;
 
@@ -22,7 +26,7 @@ use redis::{ErrorKind, Script, ServerErrorKind};
 use super::connection::{self, RedisConnection};
 use super::{
     CodeHash, CodeLease, CodeStore, IssueOutcome, IssueRequest, LimitOutcome, PAIR_SEPARATOR,
-    StoreError, StoreHealth, VerifyOutcome, millis,
+    StoreError, StoreHealth, VerifyOutcome, millis, split_pair,
 };
 use crate::domain::{Mobile, SmsPurpose};
 use crate::error::RateLimitReason;
@@ -157,10 +161,31 @@ const FORGET: &str = r#"
 return redis.call('ZREM', KEYS[1], ARGV[1])
 "#;
 
-/// KEYS: window. ARGV: windows, member.
+/// KEYS: window, and for a pair its subject's list of pairs. ARGV: windows,
+/// member. A counted pair joins the list, which lives as long as its pairs.
 const LIMIT: &str = r#"
-return sliding(KEYS[1], ARGV[1], ARGV[2])
+local wait = sliding(KEYS[1], ARGV[1], ARGV[2])
+if wait == 0 and KEYS[2] then
+  redis.call('SADD', KEYS[2], KEYS[1])
+  local keep = longest_of(windows_of(ARGV[1]))
+  if redis.call('PTTL', KEYS[2]) < keep then redis.call('PEXPIRE', KEYS[2], keep) end
+end
+return wait
 "#;
+
+/// KEYS: window, list of pairs, some of its pairs. Deletes the windows and
+/// takes the pairs off the list, in one step with the counting above.
+const CLEAR: &str = r#"
+redis.call('DEL', KEYS[1])
+for i = 3, #KEYS do
+  redis.call('DEL', KEYS[i])
+  redis.call('SREM', KEYS[2], KEYS[i])
+end
+return 0
+"#;
+
+/// Pairs cleared per script call: a script blocks its node while it runs.
+const CLEAR_CHUNK: usize = 500;
 
 /// One Lua script, run by its SHA1 (`EVALSHA`) and sent whole (`EVAL`, which
 /// also caches it) on the node that lacks it. Not `SCRIPT LOAD`: on a cluster
@@ -192,6 +217,7 @@ pub struct RedisCodeStore<C = ConnectionManager> {
     withdraw: Lua,
     limit: Lua,
     forget: Lua,
+    clear: Lua,
 }
 
 impl RedisCodeStore<ConnectionManager> {
@@ -241,6 +267,7 @@ impl<C: RedisConnection> RedisCodeStore<C> {
             withdraw: Lua::with_helpers(WITHDRAW),
             limit: Lua::with_helpers(LIMIT),
             forget: Lua::new(FORGET.to_owned()),
+            clear: Lua::new(CLEAR.to_owned()),
         }
     }
 
@@ -252,10 +279,21 @@ impl<C: RedisConnection> RedisCodeStore<C> {
         self.mobile_key(mobile, &format!("code:{}", purpose.as_str()))
     }
 
-    /// One key per limit and subject, whole in its hash tag: every limit
-    /// script touches exactly this one key, so it never spans slots.
+    /// One key per limit and subject, whole in its hash tag; a pair's key
+    /// has the tag of its first subject, so every limit script (and clearing
+    /// a subject with its pairs) stays in one slot.
     fn limit_key(&self, action: LimitedAction, subject: &str) -> String {
-        format!("{}:{{limit:{}:{subject}}}", self.prefix, action.key_part())
+        match split_pair(subject) {
+            Some((first, other)) => {
+                format!("{}{PAIR_SEPARATOR}{other}", self.limit_key(action, first))
+            }
+            None => format!("{}:{{limit:{}:{subject}}}", self.prefix, action.key_part()),
+        }
+    }
+
+    /// The set listing the pairs of `subject` (the keys of their windows).
+    fn pairs_key(&self, action: LimitedAction, subject: &str) -> String {
+        format!("{}:pairs", self.limit_key(action, subject))
     }
 
     /// Runs one command with the call timeout.
@@ -307,10 +345,14 @@ impl<C: RedisConnection> RedisCodeStore<C> {
         limit: &RateLimit,
         event: &str,
     ) -> Result<LimitOutcome, StoreError> {
+        let mut keys = vec![self.limit_key(action, subject)];
+        if let Some((first, _)) = split_pair(subject) {
+            keys.push(self.pairs_key(action, first));
+        }
         let wait_ms: u64 = self
             .run(
                 &self.limit,
-                &[self.limit_key(action, subject)],
+                &keys,
                 &[limit.to_script_arg(), event.to_owned()],
             )
             .await?;
@@ -469,40 +511,22 @@ impl<C: RedisConnection> CodeStore for RedisCodeStore<C> {
 
     #[tracing::instrument(level = "debug", name = "code_store.clear_limits", skip_all, fields(limit = action.key_part()))]
     async fn clear_limits(&self, action: LimitedAction, subject: &str) -> Result<(), StoreError> {
-        // SCAN walks one node; a partial unlock would be worse than a clear refusal.
-        anyhow::ensure!(
-            C::KIND != "redis-cluster",
-            "clearing limits is not supported on a Redis Cluster yet"
-        );
         let exact = self.limit_key(action, subject);
-        // The pairs' keys are `…:SUBJECT|…}`; the subject is escaped for the glob.
-        let pairs = format!(
-            "{}:{{limit:{}:{}{PAIR_SEPARATOR}*",
-            self.prefix,
-            action.key_part(),
-            glob_escape(subject)
-        );
-        let _: i64 = self.command(redis::cmd("UNLINK").arg(&exact)).await?;
-        let mut cursor: u64 = 0;
+        let list = self.pairs_key(action, subject);
+        let pairs: Vec<String> = self.command(redis::cmd("SMEMBERS").arg(&list)).await?;
+        // The window goes with the first chunk, also when there are no pairs.
+        let mut rest = pairs.as_slice();
         loop {
-            let (next, keys): (u64, Vec<String>) = self
-                .command(
-                    redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pairs)
-                        .arg("COUNT")
-                        .arg(1000),
-                )
-                .await?;
-            // One key per call: in a Redis Cluster the keys live in different slots.
-            for key in keys {
-                let _: i64 = self.command(redis::cmd("UNLINK").arg(key)).await?;
-            }
-            if next == 0 {
+            let (chunk, next) = rest.split_at(rest.len().min(CLEAR_CHUNK));
+            let keys: Vec<String> = [exact.clone(), list.clone()]
+                .into_iter()
+                .chain(chunk.iter().cloned())
+                .collect();
+            let _: i64 = self.run(&self.clear, &keys, &[]).await?;
+            if next.is_empty() {
                 return Ok(());
             }
-            cursor = next;
+            rest = next;
         }
     }
 
@@ -526,16 +550,4 @@ impl<C: RedisConnection> CodeStore for RedisCodeStore<C> {
     fn kind(&self) -> &'static str {
         C::KIND
     }
-}
-
-/// `text` matched literally inside a Redis glob pattern.
-fn glob_escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }

@@ -11,7 +11,7 @@ use super::sms_codes::{spend_code_on, under_verify_limit};
 use super::throttle;
 use crate::auth::PasswordCheck;
 use crate::codes::CodeHasher;
-use crate::codes::{CodeStore, PAIR_SEPARATOR, StoreError};
+use crate::codes::{CodeStore, StoreError, pair_subject};
 use crate::db;
 use crate::db::users::{NewUser, UserRow};
 use crate::domain::{
@@ -101,12 +101,17 @@ struct LoginThrottle<'a> {
 }
 
 /// The subject an account's login throttles are counted under: one per way
-/// of writing it that names a different column (see `LoginThrottle`).
+/// of writing it that names a different column (see `LoginThrottle`). An
+/// email may contain the pair separator; it is escaped, so that unlocking one
+/// account never clears another whose address merely starts the same.
 pub fn login_throttle_subject(account: &Account) -> String {
     match account {
         Account::Username(name) => format!("username:{}", name.as_str().to_lowercase()),
         Account::Mobile(mobile) => format!("mobile:{}", mobile.as_str()),
-        Account::Email(email) => format!("email:{}", email.as_str().to_lowercase()),
+        Account::Email(email) => {
+            let email = email.as_str().to_lowercase();
+            format!("email:{}", email.replace('%', "%25").replace('|', "%7C"))
+        }
         Account::Unknown => "unknown".to_owned(),
     }
 }
@@ -168,7 +173,7 @@ impl<'a> LoginThrottle<'a> {
             ),
             (
                 LimitedAction::LoginFailurePerAccount,
-                format!("{}{PAIR_SEPARATOR}{}", self.account, self.ip),
+                pair_subject(&self.account, &self.ip),
                 per_account,
             ),
             (
@@ -367,4 +372,24 @@ async fn registered_user(state: &AppState, mobile: &Mobile) -> AppResult<UserRow
         .await?
         .filter(|user| user.is_active)
         .ok_or(AppError::UserNotFound)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::codes::PAIR_SEPARATOR;
+
+    fn email_subject(email: &str) -> String {
+        login_throttle_subject(&Account::Email(Email::parse(email).unwrap()))
+    }
+
+    #[test]
+    fn an_email_subject_is_never_a_pair_and_never_another_email() {
+        let piped = email_subject("a|b@example.com");
+        assert!(!piped.contains(PAIR_SEPARATOR), "{piped}");
+        // Escaping keeps distinct addresses apart, the escape character too.
+        assert_ne!(piped, email_subject("a%7Cb@example.com"));
+        assert_eq!(email_subject("A@Example.com"), "email:a@example.com");
+    }
 }

@@ -17,7 +17,7 @@ const REFRESH: &str =
     "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken } }";
 
 /// Three instances sharing one database and one key prefix on the shared cluster.
-async fn three_instances(vars: &[(&'static str, &str)]) -> Vec<TestApp> {
+pub async fn three_instances(vars: &[(&'static str, &str)]) -> Vec<TestApp> {
     let database = fresh_postgres_database().await;
     let prefix = format!("smsauth-test-{}", uuid::Uuid::new_v4().simple());
     let mut instances = Vec::new();

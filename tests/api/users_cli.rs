@@ -4,11 +4,13 @@
 use std::process::Output;
 
 use serde_json::{Value, json};
+use smsauth::config::RedisTarget;
 
 use crate::helpers::{
     Setup, TestApp, error_code, redis_url, run_to_exit, smsauth_command, spawn_setup,
 };
 use crate::on_each;
+use crate::scale_out::three_instances;
 
 const ME: &str = "{ me { id } }";
 const REFRESH: &str =
@@ -26,10 +28,15 @@ fn users(app: &TestApp, args: &[&str]) -> Output {
         "DATABASE_URL",
         app.state.config.database_url.expose_secret(),
     );
-    if let Some(prefix) = &app.redis_prefix {
-        command
-            .env("REDIS_URL", redis_url())
-            .env("REDIS_KEY_PREFIX", prefix);
+    if let (Some(redis), Some(prefix)) = (&app.state.config.redis, &app.redis_prefix) {
+        match &redis.target {
+            RedisTarget::Single(_) => command.env("REDIS_URL", redis_url()),
+            RedisTarget::Cluster(_) => command.env(
+                "REDIS_CLUSTER_NODES",
+                crate::redis_cluster::shared().seeds(),
+            ),
+        };
+        command.env("REDIS_KEY_PREFIX", prefix);
     }
     run_to_exit(&mut command)
 }
@@ -57,6 +64,19 @@ async fn refresh_code(app: &TestApp, token: &str) -> Option<String> {
 async fn login_answer(app: &TestApp, account: &str, password: &str) -> Value {
     app.graphql(LOGIN, json!({ "a": account, "p": password }))
         .await
+}
+
+/// The same from the client `ip`, behind the app's trusted (loopback) proxy.
+async fn login_from(app: &TestApp, ip: &str, account: &str, password: &str) -> Value {
+    app.post("/graphql")
+        .header("x-forwarded-for", ip)
+        .json(&json!({ "query": LOGIN, "variables": { "a": account, "p": password } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// Access and refresh token of a fresh sign-in.
@@ -305,6 +325,65 @@ async fn unlock_lifts_the_account_throttle(setup: Setup) {
     assert_eq!(error_code(&answer), None, "{answer}");
     // Only that account was unlocked.
     let bob = login_answer(&app, "bob", PASSWORD).await;
+    assert_eq!(error_code(&bob).as_deref(), Some("RATE_LIMITED"), "{bob}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unlock_on_a_redis_cluster_lifts_the_throttle_of_every_network() {
+    // Arrange: three instances on the cluster; alice's password is guessed
+    // from five networks, each through another instance, until each is locked.
+    let apps = three_instances(&[
+        ("LOGIN_FAILURE_LIMIT_PER_ACCOUNT", "3/15m"),
+        ("TRUSTED_PROXIES", "127.0.0.0/8"),
+    ])
+    .await;
+    apps[0]
+        .create_user("alice", "13711112222", Some("alice@example.com"), PASSWORD)
+        .await;
+    apps[0]
+        .create_user("bob", "13711113333", None, PASSWORD)
+        .await;
+    let networks = [
+        "198.51.100.1",
+        "198.51.100.2",
+        "203.0.113.9",
+        "2001:db8::1",
+        "2001:db8:5::1",
+    ];
+    for (i, ip) in networks.iter().enumerate() {
+        for attempt in 0..3 {
+            let app = &apps[(i + attempt) % 3];
+            let answer = login_from(app, ip, "alice", "wrong password").await;
+            assert_eq!(
+                error_code(&answer).as_deref(),
+                Some("INVALID_CREDENTIALS"),
+                "{answer}"
+            );
+        }
+        for app in &apps {
+            let locked = login_from(app, ip, "alice", PASSWORD).await;
+            assert_eq!(
+                error_code(&locked).as_deref(),
+                Some("RATE_LIMITED"),
+                "{locked}"
+            );
+        }
+    }
+    for _ in 0..3 {
+        login_from(&apps[1], networks[0], "bob", "wrong password").await;
+    }
+
+    // Act
+    let output = users(&apps[2], &["unlock", "alice@example.com"]);
+
+    // Assert: the right password goes through from every network, on every instance.
+    assert_success(&output);
+    for (i, ip) in networks.iter().enumerate() {
+        let answer = login_from(&apps[i % 3], ip, "alice", PASSWORD).await;
+        assert_eq!(error_code(&answer), None, "{ip}: {answer}");
+    }
+    // Only that account was unlocked.
+    let bob = login_from(&apps[0], networks[0], "bob", PASSWORD).await;
     assert_eq!(error_code(&bob).as_deref(), Some("RATE_LIMITED"), "{bob}");
 }
 
