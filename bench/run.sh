@@ -49,15 +49,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A fresh database and Redis DB.
-psql "$pg/postgres" -qAtc "DROP DATABASE IF EXISTS smsauth_bench" -c "CREATE DATABASE smsauth_bench" >/dev/null
+# A fresh database and Redis DB. BENCH_DB (smsauth_bench) names the database, so
+# two runs on one machine (with other PORT, FAKE_PORT, REDIS_DB, CLUSTER_PORT) keep apart.
+bench_db=${BENCH_DB:-smsauth_bench}
+psql "$pg/postgres" -qAtc "DROP DATABASE IF EXISTS $bench_db" -c "CREATE DATABASE $bench_db" >/dev/null
 redis-cli -n "$redis_db" flushdb >/dev/null
 
 : >"$out/codes.txt"
 "$bin/examples/bench_fake_tencent" "127.0.0.1:$fake_port" "$out/codes.txt" &
 pids+=($!)
 
-export LISTEN_ADDR=127.0.0.1:$port DATABASE_URL=$pg/smsauth_bench REDIS_URL=redis://127.0.0.1:6379/$redis_db
+export LISTEN_ADDR=127.0.0.1:$port DATABASE_URL=$pg/$bench_db REDIS_URL=redis://127.0.0.1:6379/$redis_db
 store="Redis"
 if $cluster; then
   # Three masters, no replicas: the cost of slot routing, not of replication.
@@ -98,7 +100,7 @@ curl -fs -o /dev/null "$base/readyz" || { cat "$out/server.log"; echo "bench: sm
 
 echo "bench: seeding $users users" >&2
 hash=$("$bin/examples/argon2_rate" --hash "$password")
-psql "$pg/smsauth_bench" -qAt -v ON_ERROR_STOP=1 -c "
+psql "$pg/$bench_db" -qAt -v ON_ERROR_STOP=1 -c "
   INSERT INTO users (id, username, mobile, email, password_hash, is_active, token_version, created_at, updated_at)
   SELECT gen_random_uuid(), 'bench' || i, '+86139' || lpad(i::text, 8, '0'), NULL, '$hash', true, 0, now(), now()
   FROM generate_series(0, $users - 1) AS i" >/dev/null
