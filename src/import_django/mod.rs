@@ -8,10 +8,10 @@
 //! - [`writer`] settles what is taken and writes a batch per transaction;
 //! - [`progress`] keeps the operator informed.
 //!
-//! Memory stays flat: at most one batch and one channel of rows are held.
-//! Every batch commits on its own, so an interrupted import keeps what it
-//! reported and a re-run carries on (rows already imported are recognised by
-//! `legacy_id`). `--dry-run` runs the same code in one transaction that is
+//! Memory stays flat: at most one batch and two channels of rows (read
+//! ahead, mapped ahead) are held. Every batch commits on its own, so an
+//! interrupted import keeps what it reported and a re-run carries on (rows
+//! already imported are recognised by `legacy_id`). `--dry-run` runs the same code in one transaction that is
 //! rolled back at the end.
 
 mod mapping;
@@ -26,9 +26,10 @@ use anyhow::Context;
 use chrono::Utc;
 use chrono_tz::Tz;
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseBackend, TransactionTrait};
 use secrecy::ExposeSecret;
 use serde_json::json;
+use tokio::sync::mpsc;
 
 pub use mapping::{RejectReason, parse_instant};
 pub use source::Source;
@@ -39,8 +40,15 @@ use crate::domain::Region;
 use progress::Progress;
 use writer::{BatchOutcome, Reject};
 
-/// Rows written per INSERT and per transaction.
-const BATCH_ROWS: usize = 1000;
+/// Rows written per INSERT and per transaction: PostgreSQL takes a batch's
+/// columns as one array each; SQLite binds every value (at most 32,766 in
+/// one statement, 11 per row).
+fn batch_rows(backend: DatabaseBackend) -> usize {
+    match backend {
+        DatabaseBackend::Postgres => 5000,
+        _ => 1000,
+    }
+}
 
 /// What the command line asked for.
 #[derive(Clone, Debug)]
@@ -148,7 +156,7 @@ fn server_secret(config: &Config) -> Vec<u8> {
 
 async fn import_rows<C>(
     db: &C,
-    mut rows: source::Rows,
+    rows: source::Rows,
     options: &ImportOptions,
     region: Region,
     hasher: &CodeHasher,
@@ -159,17 +167,19 @@ where
 {
     let mut summary = Summary::default();
     let mut progress = Progress::new(options.show_progress, rows.total);
-    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let batch_rows = batch_rows(db.get_database_backend());
+    let mut mapped = map_ahead(rows.receiver, region, options.time_zone, batch_rows);
+    let mut batch = Vec::with_capacity(batch_rows);
     let mut finished = false;
     while !finished {
         // Fill a batch; rows that fail on their own are rejected on the way.
         let mut early = Vec::new();
-        while batch.len() < BATCH_ROWS {
-            let Some(row) = rows.receiver.recv().await else {
+        while batch.len() < batch_rows {
+            let Some(row) = mapped.recv().await else {
                 finished = true;
                 break;
             };
-            match mapping::prepare(row?, region, options.time_zone) {
+            match row? {
                 mapping::Mapped::Ready(prepared) => batch.push(prepared),
                 mapping::Mapped::Rejected(row, reason) => early.push(Reject {
                     detail: detail_of(&row, reason),
@@ -196,6 +206,26 @@ where
     }
     progress.finish();
     Ok(summary)
+}
+
+/// Maps rows on their own task, up to a batch ahead of the writer, so the
+/// next batch is parsed while the database writes this one.
+fn map_ahead(
+    mut rows: mpsc::Receiver<anyhow::Result<source::DjangoRow>>,
+    region: Region,
+    time_zone: Tz,
+    ahead: usize,
+) -> mpsc::Receiver<anyhow::Result<mapping::Mapped>> {
+    let (sender, receiver) = mpsc::channel(ahead);
+    tokio::spawn(async move {
+        while let Some(row) = rows.recv().await {
+            let mapped = row.map(|row| mapping::prepare(row, region, time_zone));
+            if sender.send(mapped).await.is_err() {
+                return;
+            }
+        }
+    });
+    receiver
 }
 
 fn detail_of(row: &source::DjangoRow, reason: RejectReason) -> String {

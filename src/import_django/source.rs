@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 /// Rows fetched from a database per query (keyset pagination on `id`).
-const PAGE_SIZE: u64 = 1000;
-/// Rows parsed ahead of the writer.
-const CHANNEL_ROWS: usize = 2000;
+const PAGE_SIZE: u64 = 5000;
+/// Rows read ahead of the mapping: a page, so the next query runs meanwhile.
+const CHANNEL_ROWS: usize = 5000;
 
 /// A stored Django password hash. Never shown by `Debug` nor written to the
 /// rejects file.
