@@ -171,7 +171,50 @@ async fn parallel_guesses_cannot_slip_past_the_count(setup: Setup) {
     }
 }
 
+/// An email may contain `|`, the separator of the per-(account, network)
+/// key: failures as `victim@example.com|<victim's network>` from elsewhere
+/// must not fill the victim's own counter.
+async fn a_forged_email_cannot_fill_another_clients_throttle(setup: Setup) {
+    let app = spawn_setup(setup)
+        .var("TRUSTED_PROXIES", "127.0.0.0/8")
+        .var("LOGIN_FAILURE_LIMIT_PER_ACCOUNT", "3/15m")
+        .spawn()
+        .await;
+    app.create_user(
+        "victim",
+        "13711112222",
+        Some("victim@example.com"),
+        "correct horse",
+    )
+    .await;
+    let login_from = |client: &'static str, account: &'static str, password: &'static str| {
+        let request = app.post("/graphql").header("x-forwarded-for", client).json(&json!({
+            "query": "mutation($a: String!, $p: String!) { loginWithPassword(account: $a, password: $p) { accessToken } }",
+            "variables": { "a": account, "p": password },
+        }));
+        async move {
+            let answer: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            error_code(&answer)
+        }
+    };
+    for _ in 0..3 {
+        let code = login_from(
+            "198.51.100.7",
+            "victim@example.com|203.0.113.5/32",
+            "guess1234",
+        )
+        .await;
+        assert_eq!(code.as_deref(), Some("INVALID_CREDENTIALS"));
+    }
+    let code = login_from("203.0.113.5", "victim@example.com", "correct horse").await;
+    assert_eq!(
+        code, None,
+        "the victim was throttled by someone else's failures"
+    );
+}
+
 on_each!(setups:
+    a_forged_email_cannot_fill_another_clients_throttle,
     parallel_guesses_cannot_slip_past_the_count,
     password_guessing_is_throttled_per_account,
     password_spraying_is_throttled_per_ip,
