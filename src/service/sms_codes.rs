@@ -272,14 +272,20 @@ pub async fn spend_code_on<T>(
     };
     let result = work.await;
     let spent = result.is_ok();
+    let settle = async {
+        if let Err(e) = state.codes.settle(mobile, purpose, &lease, spent).await {
+            // The lease runs out and the code counts as spent: never worse than
+            // the user asking for a new one.
+            tracing::error!(error = %e, spent, "could not settle the lease of a code");
+        }
+    };
     if spent {
         state.instruments.code_verified(purpose.as_str());
-        sms_budget::record_code_used(state, mobile).await;
-    }
-    if let Err(e) = state.codes.settle(mobile, purpose, &lease, spent).await {
-        // The lease runs out and the code counts as spent: never worse than
-        // the user asking for a new one.
-        tracing::error!(error = %e, spent, "could not settle the lease of a code");
+        // Independent steps (the code's own key, the pumping guard's block):
+        // one round trip's wait for both, on a cluster often two nodes.
+        tokio::join!(settle, sms_budget::record_code_used(state, mobile));
+    } else {
+        settle.await;
     }
     result
 }
