@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh [--with-peer] [--cluster]: benchmark smsauth on this machine.
+# bench/run.sh [--with-peer] [--with-floor] [--cluster]: benchmark smsauth on this machine.
 #
 # Builds the release binary, starts it on PostgreSQL + Redis with a local fake
 # of Tencent's SMS endpoint (so sendSmsCode pays for signing and an HTTP call,
@@ -9,27 +9,37 @@
 # peak RSS during the run. Then two mixed runs: raw Argon2id hashes/s against
 # loginWithPassword, and mobileExists while loginWithPassword floods at 64
 # connections. --with-peer also runs ../shared/peer-django/bench/bench.sh and
-# prints the ratios. --cluster runs on a Redis Cluster of 3 masters on
-# loopback (CLUSTER_PORT..+2, made here, removed after) instead of one Redis.
+# prints the ratios. --with-floor builds ../shared/perf-floor (axum + sqlx, one
+# SELECT, no GraphQL) into its own target directory, runs it on the same
+# database with the same pool size, and loads it in ROUNDS alternating rounds
+# with smsauth's mobileExists and me: the median of each and smsauth's share.
+# --cluster runs on a Redis Cluster of 3 masters on loopback (CLUSTER_PORT..+2,
+# made here, removed after) instead of one Redis. LIMITS=high sets every limit
+# to a count no run reaches instead of off, so their bookkeeping is paid.
 # Raw output: bench/out/<time>/ (not in git).
 #
 # Env: DURATION (10), CONCURRENCY (32), THREADS (wrk threads, 1), PROBE_CONCURRENCY (8), USERS (40000: one LOGIN code each, enough for loginWithSms at 4000/s),
-#      PORT (18000), FAKE_PORT (18090), PEER_PORT (18001),
+#      LIMITS (off|high), ROUNDS (3), SMSAUTH_BIN (a built smsauth to measure instead of this checkout's),
+#      BUILD (1; 0: use what the target directory holds),
+#      PORT (18000), FAKE_PORT (18090), PEER_PORT (18001), FLOOR_PORT (18002), FLOOR_TARGET_DIR,
 #      PG (postgres://postgres@127.0.0.1:5432), REDIS_DB (14), CLUSTER_PORT (17301).
 # Needs: wrk (apt-get install -y wrk), psql, redis-cli.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-with_peer=false cluster=false
+with_peer=false with_floor=false cluster=false
 for arg in "$@"; do
   case $arg in
     --with-peer) with_peer=true ;;
+    --with-floor) with_floor=true ;;
     --cluster) cluster=true ;;
     *) echo "bench: unknown option $arg" >&2; exit 2 ;;
   esac
 done
 duration=${DURATION:-10} conc=${CONCURRENCY:-32} threads=${THREADS:-1} users=${USERS:-40000}
-port=${PORT:-18000} fake_port=${FAKE_PORT:-18090} peer_port=${PEER_PORT:-18001}
+port=${PORT:-18000} fake_port=${FAKE_PORT:-18090} peer_port=${PEER_PORT:-18001} floor_port=${FLOOR_PORT:-18002}
+limits=${LIMITS:-off} rounds=${ROUNDS:-3}
+case $limits in off | high) ;; *) echo "bench: LIMITS is off or high, not $limits" >&2; exit 2 ;; esac
 pg=${PG:-postgres://postgres@127.0.0.1:5432} redis_db=${REDIS_DB:-14}
 password=bench-password-1
 out=$here/out/$(date +%Y%m%dT%H%M%S)
@@ -38,9 +48,17 @@ for tool in wrk psql redis-cli; do
   command -v "$tool" >/dev/null || { echo "bench: needs $tool (apt-get install -y wrk postgresql-client redis-tools)" >&2; exit 1; }
 done
 
-echo "bench: building (release)" >&2
-(cd "$repo" && cargo build --release --locked --bin smsauth --example bench_fake_tencent --example argon2_rate -q)
+if [ "${BUILD:-1}" = 1 ]; then
+  echo "bench: building (release)" >&2
+  (cd "$repo" && cargo build --release --locked --bin smsauth --example bench_fake_tencent --example argon2_rate -q)
+fi
 bin=${CARGO_TARGET_DIR:-$repo/target}/release
+smsauth_bin=${SMSAUTH_BIN:-$bin/smsauth}
+if $with_floor; then
+  echo "bench: building ../shared/perf-floor (release)" >&2
+  floor_target=${FLOOR_TARGET_DIR:-${CARGO_TARGET_DIR:-$repo/target}/perf-floor}
+  cargo build --release --locked -q --manifest-path "$repo/../shared/perf-floor/Cargo.toml" --target-dir "$floor_target"
+fi
 
 pids=() cluster_dir=
 cleanup() {
@@ -88,10 +106,20 @@ export DATABASE_MAX_CONNECTIONS=${DATABASE_MAX_CONNECTIONS:-4}
 export SMS_PROVIDER=tencent TENCENT_SECRET_ID=AKIDbench TENCENT_SECRET_KEY=bench-key
 export TENCENT_SMS_SDK_APP_ID=1400000000 TENCENT_SMS_SIGN_NAME=smsauth TENCENT_SMS_TEMPLATE_ID=1000000
 export TENCENT_SMS_ENDPOINT=http://127.0.0.1:$fake_port
-# Every request comes from 127.0.0.1: per-IP limits would measure the limiter, not the service.
-export SMS_SEND_LIMIT_PER_IP=off SMS_VERIFY_LIMIT_PER_IP=off MOBILE_EXISTS_LIMIT_PER_IP=off
-export LOGIN_FAILURE_LIMIT_PER_IP=off LOGIN_FAILURE_LIMIT_PER_ACCOUNT=off
-"$bin/smsauth" >"$out/server.log" 2>&1 &
+# Every request comes from 127.0.0.1, and the seeded numbers are consecutive:
+# per-IP limits, the SMS budget and the pumping guard would measure the
+# limiter, not the service. LIMITS=high keeps them all on, out of reach.
+if [ "$limits" = high ]; then
+  high=1000000000/1h
+  export SMS_SEND_LIMIT_PER_IP=$high SMS_VERIFY_LIMIT_PER_IP=$high MOBILE_EXISTS_LIMIT_PER_IP=$high
+  export LOGIN_FAILURE_LIMIT_PER_IP=$high LOGIN_FAILURE_LIMIT_PER_ACCOUNT=$high
+  export SMS_GLOBAL_LIMIT=$high SMS_REGION_LIMITS="*=$high" SMS_GUARD_MIN_SENDS=$high
+else
+  export SMS_SEND_LIMIT_PER_IP=off SMS_VERIFY_LIMIT_PER_IP=off MOBILE_EXISTS_LIMIT_PER_IP=off
+  export LOGIN_FAILURE_LIMIT_PER_IP=off LOGIN_FAILURE_LIMIT_PER_ACCOUNT=off
+  export SMS_GLOBAL_LIMIT=off SMS_GUARD_MIN_SENDS=off
+fi
+"$smsauth_bin" >"$out/server.log" 2>&1 &
 server=$!
 pids+=($server)
 base=http://127.0.0.1:$port
@@ -120,11 +148,16 @@ load() { # load OP SECONDS CONNECTIONS [VAR=value ...]: one wrk run; its RESULT 
   echo 0 >"$rss_peak_file"
   sample_rss & local sampler=$!
   env OP="$op" USERS="$users" THREADS="$threads" PASSWORD="$password" "$@" \
-    wrk -t "$threads" -c "$c" -d "${secs}s" --timeout 30s --latency -s "$here/ops.lua" "$base" >"$out/$op.txt"
+    wrk -t "$threads" -c "$c" -d "${secs}s" --timeout 30s --latency -s "$here/ops.lua" "${URL:-$base}" >"$out/$op.txt"
   kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
   echo "RSS $(( $(cat "$rss_peak_file") / 1024 ))" >>"$out/$op.txt"
 }
 result() { grep '^RESULT' "$out/$1.txt"; }
+access_token() { # of the first seeded user, by password
+  curl -s "$base/graphql" -H 'content-type: application/json' \
+    -d "{\"query\":\"mutation{loginWithPassword(account:\\\"+8613900000000\\\",password:\\\"$password\\\"){accessToken}}\"}" |
+    sed -n 's/.*"accessToken":"\([^"]*\)".*/\1/p'
+}
 
 echo "bench: warm-up" >&2
 load mobileExists 3 "$conc" && mv "$out/mobileExists.txt" "$out/warmup.txt"
@@ -147,11 +180,7 @@ for op in $ops; do
     registerWithSms)
       grep '^+86138' "$out/codes.txt" >"$out/register-pairs.txt"
       load registerWithSms "$duration" "$conc" PAIRS="$out/register-pairs.txt" ;;
-    me)
-      token=$(curl -s "$base/graphql" -H 'content-type: application/json' \
-        -d "{\"query\":\"mutation{loginWithPassword(account:\\\"+8613900000000\\\",password:\\\"$password\\\"){accessToken}}\"}" |
-        sed -n 's/.*"accessToken":"\([^"]*\)".*/\1/p')
-      load me "$duration" "$conc" TOKEN="$token" ;;
+    me) load me "$duration" "$conc" TOKEN="$(access_token)" ;;
     refreshToken)
       cat "$out"/refresh.* >"$out/refresh-tokens.txt"
       load refreshToken "$duration" "$conc" TOKENS="$out/refresh-tokens.txt" ;;
@@ -164,6 +193,7 @@ echo "bench: mixed runs" >&2
 # (b) mobileExists at a modest concurrency, idle and then during a password flood.
 probe_conc=${PROBE_CONCURRENCY:-8}
 cp "$out/mobileExists.txt" "$out/mobileExists-table.txt"
+[ -f "$out/me.txt" ] && cp "$out/me.txt" "$out/me-table.txt"
 load mobileExists "$duration" "$probe_conc" && mv "$out/mobileExists.txt" "$out/mobileExists-idle.txt"
 OP=loginWithPassword USERS="$users" THREADS=1 PASSWORD="$password" \
   wrk -t 1 -c 64 -d "$((duration + 2))s" --timeout 30s -s "$here/ops.lua" "$base" >"$out/flood.txt" &
@@ -172,11 +202,31 @@ sleep 1
 load mobileExists "$duration" "$probe_conc" && mv "$out/mobileExists.txt" "$out/mobileExists-flood.txt"
 cp "$out/mobileExists-table.txt" "$out/mobileExists.txt"
 wait "$flood" || true
+
+if $with_floor; then
+  # The floor beside smsauth, in alternating rounds: both see the same noise.
+  echo "bench: the floor (../shared/perf-floor), $rounds alternating rounds" >&2
+  DATABASE_URL=$pg/smsauth_bench LISTEN_ADDR=127.0.0.1:$floor_port POOL=$DATABASE_MAX_CONNECTIONS \
+    "$floor_target/release/floor-axum" >"$out/floor.log" 2>&1 &
+  pids+=($!)
+  floor_base=http://127.0.0.1:$floor_port
+  for _ in $(seq 1 100); do curl -s -o /dev/null "$floor_base/" && break; sleep 0.1; done
+  URL=$floor_base load mobileExists 3 "$conc" && mv "$out/mobileExists.txt" "$out/floor-warmup.txt"
+  me_token=$(access_token)
+  cp "$out/mobileExists-table.txt" "$out/mobileExists-keep.txt"
+  for r in $(seq 1 "$rounds"); do
+    URL=$floor_base load mobileExists "$duration" "$conc" && mv "$out/mobileExists.txt" "$out/round$r-floor.txt"
+    load mobileExists "$duration" "$conc" && mv "$out/mobileExists.txt" "$out/round$r-mobileExists.txt"
+    load me "$duration" "$conc" TOKEN="$me_token" && mv "$out/me.txt" "$out/round$r-me.txt"
+  done
+  cp "$out/mobileExists-keep.txt" "$out/mobileExists.txt"
+  [ -f "$out/me-table.txt" ] && cp "$out/me-table.txt" "$out/me.txt"
+fi
 peak_total=$(awk '/^VmHWM:/ {print int($2 / 1024)}' "/proc/$server/status")
 
 {
   echo "# $(date -u +%FT%TZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-  echo "# smsauth $(git -C "$repo" rev-parse --short HEAD) on PostgreSQL + $store; wrk -t $threads -c $conc -d ${duration}s; $users users"
+  echo "# smsauth $(git -C "$repo" rev-parse --short HEAD)${SMSAUTH_BIN:+ ($SMSAUTH_BIN)} on PostgreSQL + $store, limits $limits; wrk -t $threads -c $conc -d ${duration}s; $users users"
   printf '%-18s %10s %9s %9s %8s %9s %9s\n' operation 'req/s' 'p50 ms' 'p99 ms' errors requests 'RSS MiB'
   for op in $ops; do
     read -r _ name reqs _ rps p50 p99 errs < <(result "$op")
@@ -193,6 +243,20 @@ peak_total=$(awk '/^VmHWM:/ {print int($2 / 1024)}' "/proc/$server/status")
   echo "# (b) mobileExists (wrk -c $probe_conc) during a loginWithPassword flood (-c 64): p99 $flood_p99 ms vs $idle_p99 ms idle" \
     "($(awk -v a="$flood_p99" -v b="$idle_p99" 'BEGIN {printf "%.1f", a / b}')x), $flood_rps req/s, $flood_errs errors"
   echo "# server peak RSS across all runs: $peak_total MiB"
+  if $with_floor; then
+    # Median of the rounds: field N of each round's RESULT line.
+    median() { for f in "$out"/round*-"$1".txt; do grep '^RESULT' "$f" | awk -v n="$2" '{print $n}'; done |
+      sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+    all() { for f in "$out"/round*-"$1".txt; do grep '^RESULT' "$f" | awk '{printf "%s ", $5}'; done; }
+    floor_rps=$(median floor 5)
+    echo "# the floor (axum + sqlx, one SELECT, pool $DATABASE_MAX_CONNECTIONS), $rounds alternating rounds, median (each round's req/s):"
+    printf '%-18s %10s %9s %9s %7s   %s\n' side 'req/s' 'p50 ms' 'p99 ms' share rounds
+    for side in floor mobileExists me; do
+      rps=$(median "$side" 5)
+      printf '%-18s %10s %9s %9s %6s%%   %s\n' "$side" "$rps" "$(median "$side" 6)" "$(median "$side" 7)" \
+        "$(awk -v a="$rps" -v b="$floor_rps" 'BEGIN {printf "%.0f", 100 * a / b}')" "$(all "$side")"
+    done
+  fi
 } | tee "$out/table.txt"
 
 if $with_peer; then
