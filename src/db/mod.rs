@@ -27,6 +27,10 @@ pub async fn connect(
         .min_connections(1)
         .connect_timeout(Duration::from_secs(3))
         .acquire_timeout(Duration::from_secs(3))
+        // SQLx pings a connection on every release, and by default on every
+        // acquire too: a round trip per query for nothing. One that was
+        // pinged on its release and has not sat idle since is known good.
+        .test_before_acquire_if_idle_for(Duration::from_secs(10))
         .sqlx_logging(false);
     let mut db = Database::connect(options).await?;
     if url.starts_with("sqlite") {

@@ -4,8 +4,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
 };
 
 use super::entity::users::{self, Column, Entity as Users};
@@ -70,13 +69,18 @@ pub async fn find_by_email(db: &DatabaseConnection, email: &Email) -> AppResult<
         .await?)
 }
 
+/// One index lookup, stopping at the first row (`count` would wrap the
+/// query in a subquery and count).
 #[tracing::instrument(level = "debug", name = "db.users.mobile_exists", skip_all)]
 pub async fn mobile_exists(db: &DatabaseConnection, mobile: &Mobile) -> AppResult<bool> {
     Ok(Users::find()
+        .select_only()
+        .column(Column::Id)
         .filter(Column::Mobile.eq(mobile.as_str()))
-        .count(db)
+        .into_tuple::<uuid::Uuid>()
+        .one(db)
         .await?
-        > 0)
+        .is_some())
 }
 
 #[tracing::instrument(level = "debug", name = "db.users.username_exists", skip_all)]
