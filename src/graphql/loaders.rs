@@ -61,7 +61,9 @@ impl Loader<UserId> for UserLoader {
 
 pub type UserDataLoader = DataLoader<UserLoader, HashMapCache>;
 
-/// A fresh loader for one request.
+/// A fresh loader for one request. Its batching delay (1 ms) runs on
+/// tokio's timer (async-graphql's `tokio-timer`), not on a timer thread of
+/// its own that would wake the request across threads.
 pub fn new_user_loader(db: DatabaseConnection) -> UserDataLoader {
     DataLoader::with_cache(UserLoader { db }, tokio::spawn, HashMapCache::default())
 }

@@ -3,6 +3,7 @@
 //! (`http`) only adds per-request data and runs it.
 
 mod context;
+mod document_cache;
 mod document_rules;
 mod errors;
 mod guards;
@@ -36,12 +37,12 @@ pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 /// Builds the schema with the configured limits and the shared state.
 pub fn build_schema(state: Arc<AppState>, limits: &GraphqlConfig) -> AppSchema {
     let mut builder = Schema::build(Query, Mutation, EmptySubscription)
-        .extension(request_policy::RequestPolicy {
-            limits: query_cost::QueryLimits {
+        .extension(request_policy::RequestPolicy::new(
+            query_cost::QueryLimits {
                 max_depth: limits.max_depth,
                 max_complexity: limits.max_complexity,
             },
-        })
+        ))
         .extension(ApolloPersistedQueries::new(LruCacheStorage::new(1024)))
         .extension(operation_metrics::OperationMetrics)
         .data(state);

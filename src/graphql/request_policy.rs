@@ -3,6 +3,8 @@
 //! refused, also when it arrives as an automatic persisted query),
 //! request-level errors get the contract's codes (Apollo's names), and field
 //! errors null their parents as the specification says (`null_propagation`).
+//! A document that passed is kept by its text (`document_cache`): the same
+//! query again is neither parsed nor walked again.
 
 use std::sync::{Arc, Mutex};
 
@@ -10,10 +12,11 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
     NextValidation,
 };
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Request, Response, ServerError, ServerResult, ValidationResult, Variables};
 
 use super::context::GetRequest;
+use super::document_cache::{Checked, DocumentCache};
 use super::document_rules;
 use super::null_propagation::propagate_nulls;
 use super::query_cost::QueryLimits;
@@ -21,13 +24,25 @@ use crate::error::RequestError;
 use crate::messages::RequestProblem;
 
 pub struct RequestPolicy {
-    pub limits: QueryLimits,
+    limits: QueryLimits,
+    /// Shared by every request of the schema.
+    documents: Arc<DocumentCache>,
+}
+
+impl RequestPolicy {
+    pub fn new(limits: QueryLimits) -> Self {
+        Self {
+            limits,
+            documents: Arc::default(),
+        }
+    }
 }
 
 impl ExtensionFactory for RequestPolicy {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(RequestPolicyExtension {
             limits: self.limits,
+            documents: self.documents.clone(),
             document: Mutex::new(None),
         })
     }
@@ -36,16 +51,40 @@ impl ExtensionFactory for RequestPolicy {
 /// One per request.
 struct RequestPolicyExtension {
     limits: QueryLimits,
+    documents: Arc<DocumentCache>,
     /// The document being executed, kept for shaping its response.
-    document: Mutex<Option<ExecutableDocument>>,
+    document: Mutex<Option<Arc<Checked>>>,
 }
 
-fn has_mutation(document: &ExecutableDocument) -> bool {
-    match &document.operations {
-        DocumentOperations::Single(op) => op.node.ty == OperationType::Mutation,
-        DocumentOperations::Multiple(ops) => {
-            ops.values().any(|op| op.node.ty == OperationType::Mutation)
+/// Refuses a mutation that came over GET.
+fn refuse_mutation_over_get(over_get: bool, checked: &Checked) -> ServerResult<()> {
+    if over_get && checked.has_mutation {
+        return Err(RequestError::MutationOverGet.error(RequestProblem::MutationOverGet));
+    }
+    Ok(())
+}
+
+impl RequestPolicyExtension {
+    /// Parses and checks a document the cache does not hold, and keeps it
+    /// when it passes.
+    fn check(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: &mut Request,
+        over_get: bool,
+    ) -> ServerResult<Arc<Checked>> {
+        let document = request.parsed_query().map_err(RequestError::parse_failed)?;
+        let checked = Checked::new(document.clone());
+        refuse_mutation_over_get(over_get, &checked)?;
+        if let Err(problem) = self.limits.check(&checked.document) {
+            return Err(RequestError::ValidationFailed.error(problem));
         }
+        if let Err(problem) = document_rules::check(&checked.document, &ctx.schema_env.registry) {
+            return Err(RequestError::ValidationFailed.error(problem));
+        }
+        let checked = Arc::new(checked);
+        self.documents.insert(&request.query, checked.clone());
+        Ok(checked)
     }
 }
 
@@ -75,23 +114,20 @@ impl Extension for RequestPolicyExtension {
         // The limits, on the document itself (also one that came from the
         // persisted-query cache), before async-graphql's own checks: those
         // expand fragment spreads without bound, ours stops early.
-        let limits = self.limits;
         // The request's own data is not yet the context's here.
         let over_get = request
             .data
             .contains_key(&std::any::TypeId::of::<GetRequest>());
-        let document = request.parsed_query().map_err(RequestError::parse_failed)?;
-        if over_get && has_mutation(document) {
-            return Err(RequestError::MutationOverGet.error(RequestProblem::MutationOverGet));
-        }
-        if let Err(problem) = limits.check(document) {
-            return Err(RequestError::ValidationFailed.error(problem));
-        }
-        if let Err(problem) = document_rules::check(document, &ctx.schema_env.registry) {
-            return Err(RequestError::ValidationFailed.error(problem));
-        }
+        let checked = match self.documents.get(&request.query) {
+            Some(checked) => {
+                refuse_mutation_over_get(over_get, &checked)?;
+                request.set_parsed_query(checked.document.clone());
+                checked
+            }
+            None => self.check(ctx, &mut request, over_get)?,
+        };
         if let Ok(mut kept) = self.document.lock() {
-            *kept = Some(document.clone());
+            *kept = Some(checked);
         }
         Ok(request)
     }
@@ -119,11 +155,11 @@ impl Extension for RequestPolicyExtension {
         let mut response = next.run(ctx, operation_name).await;
         if !response.errors.is_empty()
             && let Ok(kept) = self.document.lock()
-            && let Some(document) = kept.as_ref()
+            && let Some(checked) = kept.as_ref()
         {
             propagate_nulls(
                 &mut response,
-                document,
+                &checked.document,
                 operation_name,
                 &ctx.schema_env.registry,
             );
