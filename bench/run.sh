@@ -206,7 +206,7 @@ wait "$flood" || true
 if $with_floor; then
   # The floor beside smsauth, in alternating rounds: both see the same noise.
   echo "bench: the floor (../shared/perf-floor), $rounds alternating rounds" >&2
-  DATABASE_URL=$pg/smsauth_bench LISTEN_ADDR=127.0.0.1:$floor_port POOL=$DATABASE_MAX_CONNECTIONS \
+  DATABASE_URL=$pg/$bench_db LISTEN_ADDR=127.0.0.1:$floor_port POOL=$DATABASE_MAX_CONNECTIONS \
     "$floor_target/release/floor-axum" >"$out/floor.log" 2>&1 &
   pids+=($!)
   floor_base=http://127.0.0.1:$floor_port
