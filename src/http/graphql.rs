@@ -237,13 +237,7 @@ pub(super) fn bad_request(
     status: StatusCode,
     problem: RequestProblem,
 ) -> axum::response::Response {
-    let mut response = Response::from_errors(vec![RequestError::BadRequest.error(problem)]);
-    localize(&mut response, language(headers));
-    json_response(
-        wants_graphql_response_json(headers),
-        status,
-        &BatchResponse::Single(response),
-    )
+    error_answer(headers, status, RequestError::BadRequest.error(problem))
 }
 
 /// The answer to a request that ran out of `HTTP_REQUEST_TIMEOUT_SECS`.
@@ -252,11 +246,25 @@ pub(super) fn timed_out(headers: &HeaderMap, timeout: Duration) -> axum::respons
         "request time",
         anyhow::anyhow!("still running after HTTP_REQUEST_TIMEOUT_SECS ({timeout:?})"),
     ));
-    let mut response = Response::from_errors(vec![error.into_server_error(Pos::default())]);
+    error_answer(
+        headers,
+        StatusCode::SERVICE_UNAVAILABLE,
+        error.into_server_error(Pos::default()),
+    )
+}
+
+/// One error answered without running anything, in the client's language
+/// and the JSON format it accepts.
+fn error_answer(
+    headers: &HeaderMap,
+    status: StatusCode,
+    error: ServerError,
+) -> axum::response::Response {
+    let mut response = Response::from_errors(vec![error]);
     localize(&mut response, language(headers));
     json_response(
         wants_graphql_response_json(headers),
-        StatusCode::SERVICE_UNAVAILABLE,
+        status,
         &BatchResponse::Single(response),
     )
 }
