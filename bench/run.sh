@@ -22,7 +22,7 @@
 #      LIMITS (off|high), ROUNDS (3), SMSAUTH_BIN (a built smsauth to measure instead of this checkout's),
 #      BUILD (1; 0: use what the target directory holds),
 #      PORT (18000), FAKE_PORT (18090), PEER_PORT (18001), FLOOR_PORT (18002), FLOOR_TARGET_DIR,
-#      PG (postgres://postgres@127.0.0.1:5432), REDIS_DB (14), CLUSTER_PORT (17301).
+#      PG (postgres://postgres@127.0.0.1:5432), DB_SSLMODE (disable), REDIS_DB (14), CLUSTER_PORT (17301).
 # Needs: wrk (apt-get install -y wrk), psql, redis-cli.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -77,7 +77,11 @@ redis-cli -n "$redis_db" flushdb >/dev/null
 "$bin/examples/bench_fake_tencent" "127.0.0.1:$fake_port" "$out/codes.txt" &
 pids+=($!)
 
-export LISTEN_ADDR=127.0.0.1:$port DATABASE_URL=$pg/$bench_db REDIS_URL=redis://127.0.0.1:6379/$redis_db
+# Plaintext to PostgreSQL on loopback, as the floor (sqlx without TLS) talks:
+# libpq's default sslmode=prefer encrypts when the server offers TLS (Debian's
+# does), which cost smsauth ~20 % of mobileExists. DB_SSLMODE=prefer measures that.
+db_url="$pg/$bench_db?sslmode=${DB_SSLMODE:-disable}"
+export LISTEN_ADDR=127.0.0.1:$port DATABASE_URL=$db_url REDIS_URL=redis://127.0.0.1:6379/$redis_db
 store="Redis"
 if $cluster; then
   # Three masters, no replicas: the cost of slot routing, not of replication.
@@ -206,7 +210,7 @@ wait "$flood" || true
 if $with_floor; then
   # The floor beside smsauth, in alternating rounds: both see the same noise.
   echo "bench: the floor (../shared/perf-floor), $rounds alternating rounds" >&2
-  DATABASE_URL=$pg/$bench_db LISTEN_ADDR=127.0.0.1:$floor_port POOL=$DATABASE_MAX_CONNECTIONS \
+  DATABASE_URL=$db_url LISTEN_ADDR=127.0.0.1:$floor_port POOL=$DATABASE_MAX_CONNECTIONS \
     "$floor_target/release/floor-axum" >"$out/floor.log" 2>&1 &
   pids+=($!)
   floor_base=http://127.0.0.1:$floor_port
@@ -226,7 +230,7 @@ peak_total=$(awk '/^VmHWM:/ {print int($2 / 1024)}' "/proc/$server/status")
 
 {
   echo "# $(date -u +%FT%TZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-  echo "# smsauth $(git -C "$repo" rev-parse --short HEAD)${SMSAUTH_BIN:+ ($SMSAUTH_BIN)} on PostgreSQL + $store, limits $limits; wrk -t $threads -c $conc -d ${duration}s; $users users"
+  echo "# smsauth $(git -C "$repo" rev-parse --short HEAD)${SMSAUTH_BIN:+ ($SMSAUTH_BIN)} on PostgreSQL (sslmode=${DB_SSLMODE:-disable}) + $store, limits $limits; wrk -t $threads -c $conc -d ${duration}s; $users users"
   printf '%-18s %10s %9s %9s %8s %9s %9s\n' operation 'req/s' 'p50 ms' 'p99 ms' errors requests 'RSS MiB'
   for op in $ops; do
     read -r _ name reqs _ rps p50 p99 errs < <(result "$op")
