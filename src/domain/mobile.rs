@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use phonenumber::Mode;
 use phonenumber::country::Id;
 
 use super::{InvalidInput, InvalidReason};
@@ -80,7 +79,7 @@ impl Mobile {
             return Err(BAD);
         }
         Ok(Self {
-            e164: number.format().mode(Mode::E164).to_string(),
+            e164: e164(&number),
             region: number.country().id().map(Region),
         })
     }
@@ -112,6 +111,14 @@ impl Mobile {
         let tail: String = chars[chars.len() - 4..].iter().collect();
         format!("{head}****{tail}")
     }
+}
+
+/// The E.164 form, written as the library writes it (`+`, country code,
+/// national number with any leading zeros) without its formatter, which
+/// also looks up the region's format patterns through a shared, locked regex
+/// cache for every number (3.8 % of `mobileExists`' CPU in a profile).
+fn e164(number: &phonenumber::PhoneNumber) -> String {
+    format!("+{}{}", number.country().code(), number.national())
 }
 
 impl fmt::Display for Mobile {
@@ -200,6 +207,25 @@ mod tests {
     }
 
     #[test]
+    fn the_e164_form_is_the_librarys() {
+        for written in [
+            "+8613711112222",
+            "+16502530000",
+            "+390612345678", // Italy: the national number keeps its leading zero
+            "+442079460018",
+            "+85291234567",
+            "+8210 1234 5678",
+        ] {
+            let number = phonenumber::parse(None, written).unwrap();
+            assert!(number.is_valid(), "{written}");
+            assert_eq!(
+                e164(&number),
+                number.format().mode(phonenumber::Mode::E164).to_string()
+            );
+        }
+    }
+
+    #[test]
     fn masks_the_middle_for_logs() {
         assert_eq!(parse("13711112222").unwrap().masked(), "+86137****2222");
     }
@@ -212,6 +238,18 @@ mod tests {
                 prop_assert!(m.as_str()[1..].chars().all(|c| c.is_ascii_digit()));
                 // Parsing is idempotent: the E.164 form parses to itself.
                 prop_assert_eq!(parse(m.as_str()).unwrap(), m);
+            }
+        }
+
+        #[test]
+        fn e164_matches_the_library_formatter(s in "\\+?[0-9]{6,15}") {
+            if let Ok(number) = phonenumber::parse(Some(Id::CN), &s)
+                && number.is_valid()
+            {
+                prop_assert_eq!(
+                    e164(&number),
+                    number.format().mode(phonenumber::Mode::E164).to_string()
+                );
             }
         }
 
