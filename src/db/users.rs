@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set, Statement, Value,
 };
 
 use super::entity::users::{self, Column, Entity as Users};
@@ -27,8 +28,13 @@ pub struct NewUser<'a> {
 /// Every user whose id is in `ids`, in one SELECT.
 #[tracing::instrument(level = "debug", name = "db.users.find_by_ids", skip_all)]
 pub async fn find_by_ids(db: &DatabaseConnection, ids: &[UserId]) -> AppResult<Vec<UserRow>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
+    match ids {
+        [] => return Ok(Vec::new()),
+        [id] => {
+            let by_id = hot_read(db, "SELECT * FROM users WHERE id = $1", id.as_uuid());
+            return Ok(Users::find().from_raw_sql(by_id).all(db).await?);
+        }
+        _ => {}
     }
     Ok(Users::find()
         .filter(Column::Id.is_in(ids.iter().map(UserId::as_uuid)))
@@ -41,10 +47,21 @@ pub async fn find_by_mobile(
     db: &DatabaseConnection,
     mobile: &Mobile,
 ) -> AppResult<Option<UserRow>> {
-    Ok(Users::find()
-        .filter(Column::Mobile.eq(mobile.as_str()))
-        .one(db)
-        .await?)
+    let by_mobile = hot_read(
+        db,
+        "SELECT * FROM users WHERE mobile = $1 LIMIT 1",
+        mobile.as_str(),
+    );
+    Ok(Users::find().from_raw_sql(by_mobile).one(db).await?)
+}
+
+/// The hottest reads (`mobileExists`, the viewer of `me`, every send and
+/// SMS sign-in) as fixed SQL: sea-query would build the same text again on
+/// every call (about 4 % of `mobileExists`' CPU in a profile). `$1` is a
+/// placeholder on PostgreSQL and SQLite alike; the value converts as the
+/// query builder's would.
+fn hot_read(db: &DatabaseConnection, sql: &'static str, value: impl Into<Value>) -> Statement {
+    Statement::from_sql_and_values(db.get_database_backend(), sql, [value.into()])
 }
 
 #[tracing::instrument(level = "debug", name = "db.users.find_by_username", skip_all)]
@@ -73,14 +90,12 @@ pub async fn find_by_email(db: &DatabaseConnection, email: &Email) -> AppResult<
 /// query in a subquery and count).
 #[tracing::instrument(level = "debug", name = "db.users.mobile_exists", skip_all)]
 pub async fn mobile_exists(db: &DatabaseConnection, mobile: &Mobile) -> AppResult<bool> {
-    Ok(Users::find()
-        .select_only()
-        .column(Column::Id)
-        .filter(Column::Mobile.eq(mobile.as_str()))
-        .into_tuple::<uuid::Uuid>()
-        .one(db)
-        .await?
-        .is_some())
+    let exists = hot_read(
+        db,
+        "SELECT 1 FROM users WHERE mobile = $1 LIMIT 1",
+        mobile.as_str(),
+    );
+    Ok(db.query_one_raw(exists).await?.is_some())
 }
 
 #[tracing::instrument(level = "debug", name = "db.users.username_exists", skip_all)]
