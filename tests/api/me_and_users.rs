@@ -1,4 +1,5 @@
 use chrono::{Duration, Utc};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 use smsauth::auth::JwtKeys;
 
@@ -174,8 +175,48 @@ async fn fifty_aliased_users_cost_one_select(backend: Backend) {
     );
 }
 
+/// A rolling upgrade: another instance migrates (adds a column to `users`)
+/// while this one runs. Its pooled connections have the hot lookups prepared
+/// already; they must keep answering (PostgreSQL refuses a prepared
+/// `SELECT *` whose result type changed).
+async fn lookups_survive_a_column_added_while_running(backend: Backend) {
+    // Arrange: one pooled connection, which prepares the viewer lookup (me)
+    // and the lookup by mobile (password login with the mobile).
+    let app = spawn_app(backend)
+        .var("DATABASE_MAX_CONNECTIONS", "1")
+        .spawn()
+        .await;
+    app.create_user("alice", "13712345678", None, "correct horse battery")
+        .await;
+    let me = |token: String| {
+        let app = &app;
+        async move {
+            app.graphql_as(Some(&token), "{ me { username } }", json!({}))
+                .await
+        }
+    };
+    let token = app.login("+8613712345678", "correct horse battery").await["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(me(token.clone()).await["data"]["me"]["username"], "alice");
+
+    // Act: the other instance's migration.
+    app.state
+        .db
+        .execute_unprepared("ALTER TABLE users ADD COLUMN nickname TEXT")
+        .await
+        .unwrap();
+
+    // Assert: both lookups still answer on the same connection.
+    let answer = me(token).await;
+    assert_eq!(answer["data"]["me"]["username"], "alice", "{answer}");
+    app.login("+8613712345678", "correct horse battery").await;
+}
+
 on_each!(databases:
     me_needs_a_valid_token,
     owner_only_fields_are_forbidden_to_others,
     fifty_aliased_users_cost_one_select,
+    lookups_survive_a_column_added_while_running,
 );
