@@ -1,12 +1,20 @@
-//! `UserLoader`: users by id, batched into one SELECT per tick and cached for
-//! the request, so `me`, `user(id)` and the viewer check cost one query. It is
+//! `UserLoader`: users by id, batched into one SELECT and cached for the
+//! request, so `me`, `user(id)` and the viewer check cost one query. It is
 //! only an adapter: the rules about users live in `service`.
+//!
+//! The batch is gathered and loaded on the request's own task (the
+//! `dataloader` crate): a lookup registers its id, yields once so that the
+//! other fields of the same pass register theirs, and the first to resume
+//! runs one SELECT for all of them. No task is spawned and no timer is set
+//! per request, which async-graphql's own loader (a spawned task behind a
+//! 1 ms delay) would cost every `me`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::Context;
-use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use dataloader::BatchFn;
+use dataloader::cached::Loader;
 use sea_orm::DatabaseConnection;
 
 use super::context::BearerToken;
@@ -18,7 +26,10 @@ use crate::service::sessions;
 use crate::service::user_view::{UserLookup, UserView};
 use crate::state::AppState;
 
-pub struct UserLoader {
+/// What one id's lookup found; a load failure is shared by every id of the batch.
+type Loaded = Result<Option<UserRow>, LoadError>;
+
+pub struct UserBatch {
     db: DatabaseConnection,
 }
 
@@ -40,47 +51,55 @@ impl From<LoadError> for AppError {
     }
 }
 
-impl Loader<UserId> for UserLoader {
-    type Value = UserRow;
-    type Error = LoadError;
-
-    async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, UserRow>, LoadError> {
-        db::users::find_by_ids(&self.db, keys)
-            .await
-            .map(|rows| {
-                rows.into_iter()
-                    .map(|row| (UserId::from(row.id), row))
-                    .collect()
-            })
-            .map_err(|error| LoadError {
-                unavailable: matches!(error, AppError::ServiceUnavailable { .. }),
-                detail: format!("{error:?}").into(),
-            })
+impl BatchFn<UserId, Loaded> for UserBatch {
+    async fn load(&mut self, keys: &[UserId]) -> HashMap<UserId, Loaded> {
+        match db::users::find_by_ids(&self.db, keys).await {
+            Ok(rows) => {
+                let mut found: HashMap<UserId, Loaded> =
+                    keys.iter().map(|&id| (id, Ok(None))).collect();
+                for row in rows {
+                    found.insert(UserId::from(row.id), Ok(Some(row)));
+                }
+                found
+            }
+            Err(error) => {
+                let error = LoadError {
+                    unavailable: matches!(error, AppError::ServiceUnavailable { .. }),
+                    detail: format!("{error:?}").into(),
+                };
+                keys.iter().map(|&id| (id, Err(error.clone()))).collect()
+            }
+        }
     }
 }
 
-pub type UserDataLoader = DataLoader<UserLoader, HashMapCache>;
+pub type UserLoader = Loader<UserId, Loaded, UserBatch>;
 
-/// A fresh loader for one request. Its batching delay (1 ms) runs on
-/// tokio's timer (async-graphql's `tokio-timer`), not on a timer thread of
-/// its own that would wake the request across threads.
-pub fn new_user_loader(db: DatabaseConnection) -> UserDataLoader {
-    DataLoader::with_cache(UserLoader { db }, tokio::spawn, HashMapCache::default())
+/// A fresh loader for one request. One yield is enough to batch: every field
+/// of a selection set is polled once before any is polled again.
+pub fn new_user_loader(db: DatabaseConnection) -> UserLoader {
+    Loader::new(UserBatch { db }).with_yield_count(1)
 }
 
 /// The request's loader as the service layer's [`UserLookup`].
-pub struct RequestUsers<'a>(&'a UserDataLoader);
+pub struct RequestUsers<'a>(&'a UserLoader);
 
 impl UserLookup for RequestUsers<'_> {
     async fn find(&self, id: UserId) -> AppResult<Option<UserRow>> {
-        Ok(self.0.load_one(id).await?)
+        match self.0.try_load(id).await {
+            Ok(loaded) => Ok(loaded?),
+            // Only if a batch was dropped half-way, i.e. its request is gone.
+            Err(missing) => Err(AppError::internal(anyhow::anyhow!(
+                "loading users: {missing}"
+            ))),
+        }
     }
 }
 
 pub fn request_users<'a>(ctx: &Context<'a>) -> AppResult<RequestUsers<'a>> {
-    ctx.data::<UserDataLoader>()
+    ctx.data::<UserLoader>()
         .map(RequestUsers)
-        .map_err(|_| AppError::internal(anyhow::anyhow!("UserDataLoader missing")))
+        .map_err(|_| AppError::internal(anyhow::anyhow!("UserLoader missing")))
 }
 
 /// The signed-in user of this request (see `sessions::authenticate`).
