@@ -54,8 +54,8 @@ pub async fn find_by_mobile(
     Ok(Users::find().from_raw_sql(by_mobile).one(db).await?)
 }
 
-/// The hottest reads (`mobileExists`, the viewer of `me`, every send and
-/// SMS sign-in) as fixed SQL: sea-query would build the same text again on
+/// The hottest reads (`mobileExists`, the viewer of `me`, every send, SMS
+/// sign-in, password login by mobile, refresh) as fixed SQL: sea-query would build the same text again on
 /// every call (about 4 % of `mobileExists`' CPU in a profile). `$1` is a
 /// placeholder on PostgreSQL and SQLite alike; the value converts as the
 /// query builder's would.

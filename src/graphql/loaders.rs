@@ -76,7 +76,10 @@ impl BatchFn<UserId, Loaded> for UserBatch {
 pub type UserLoader = Loader<UserId, Loaded, UserBatch>;
 
 /// A fresh loader for one request. One yield is enough to batch: every field
-/// of a selection set is polled once before any is polled again.
+/// of a selection set is polled once before any is polled again, and each
+/// registers its ids on that first poll. An `.await` before a lookup (an
+/// async guard, a rate limit) would split the batch;
+/// `fifty_aliased_users_cost_one_select` would catch that for `user`.
 pub fn new_user_loader(db: DatabaseConnection) -> UserLoader {
     Loader::new(UserBatch { db }).with_yield_count(1)
 }
