@@ -188,18 +188,13 @@ async fn lookups_survive_a_column_added_while_running(backend: Backend) {
         .await;
     app.create_user("alice", "13712345678", None, "correct horse battery")
         .await;
-    let me = |token: String| {
-        let app = &app;
-        async move {
-            app.graphql_as(Some(&token), "{ me { username } }", json!({}))
-                .await
-        }
-    };
     let token = app.login("+8613712345678", "correct horse battery").await["accessToken"]
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(me(token.clone()).await["data"]["me"]["username"], "alice");
+    let me = "{ me { username } }";
+    let answer = app.graphql_as(Some(&token), me, json!({})).await;
+    assert_eq!(answer["data"]["me"]["username"], "alice", "{answer}");
 
     // Act: the other instance's migration.
     app.state
@@ -209,7 +204,7 @@ async fn lookups_survive_a_column_added_while_running(backend: Backend) {
         .unwrap();
 
     // Assert: both lookups still answer on the same connection.
-    let answer = me(token).await;
+    let answer = app.graphql_as(Some(&token), me, json!({})).await;
     assert_eq!(answer["data"]["me"]["username"], "alice", "{answer}");
     app.login("+8613712345678", "correct horse battery").await;
 }
