@@ -6,11 +6,12 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IdenStatic,
-    Iterable, QueryFilter, Set, Statement, Value,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set,
 };
 
 use super::entity::users::{self, Column, Entity as Users};
+use super::fixed_sql;
 use crate::domain::{Email, Mobile, UserId, Username};
 use crate::error::{AppError, AppResult};
 
@@ -33,7 +34,7 @@ pub async fn find_by_ids(db: &DatabaseConnection, ids: &[UserId]) -> AppResult<V
     Ok(match ids {
         [] => Vec::new(),
         [id] => {
-            let by_id = hot_read(db, &USER_BY_ID, id.as_uuid());
+            let by_id = fixed_sql(db, &USER_BY_ID, [id.as_uuid().into()]);
             Users::find().from_raw_sql(by_id).all(db).await?
         }
         _ => {
@@ -50,28 +51,14 @@ pub async fn find_by_mobile(
     db: &DatabaseConnection,
     mobile: &Mobile,
 ) -> AppResult<Option<UserRow>> {
-    let by_mobile = hot_read(db, &USER_BY_MOBILE, mobile.as_str());
+    let by_mobile = fixed_sql(db, &USER_BY_MOBILE, [mobile.as_str().into()]);
     Ok(Users::find().from_raw_sql(by_mobile).one(db).await?)
 }
 
-/// The hottest reads (`mobileExists`, the viewer of `me`, every send, SMS
-/// sign-in, password login by mobile, refresh) as fixed SQL: sea-query would
-/// build the same text again on every call (about 4 % of `mobileExists`' CPU
-/// in a profile). `$1` is a placeholder on PostgreSQL and SQLite alike; the
-/// value converts as the query builder's would.
-fn hot_read(db: &DatabaseConnection, sql: &str, value: impl Into<Value>) -> Statement {
-    Statement::from_sql_and_values(db.get_database_backend(), sql, [value.into()])
-}
-
-/// Every column by name, never `*`: PostgreSQL refuses a prepared `SELECT *`
-/// once a migration adds a column ("cached plan must not change result
-/// type"), which would break running instances during a rolling upgrade.
-static USER_COLUMNS: LazyLock<String> = LazyLock::new(|| {
-    Column::iter()
-        .map(|column| format!("\"{}\"", column.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
-});
+// The hottest reads (`mobileExists`, the viewer of `me`, every send, SMS
+// sign-in, password login by mobile) are fixed SQL (see `db::fixed_sql`).
+/// Every column by name, never `*` (see `column_list`).
+static USER_COLUMNS: LazyLock<String> = LazyLock::new(|| super::column_list::<Column>(None));
 static USER_BY_ID: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {} FROM \"users\" WHERE \"id\" = $1", *USER_COLUMNS));
 static USER_BY_MOBILE: LazyLock<String> =
@@ -106,7 +93,7 @@ pub async fn find_by_email(db: &DatabaseConnection, email: &Email) -> AppResult<
 /// query in a subquery and count).
 #[tracing::instrument(level = "debug", name = "db.users.mobile_exists", skip_all)]
 pub async fn mobile_exists(db: &DatabaseConnection, mobile: &Mobile) -> AppResult<bool> {
-    let exists = hot_read(db, &MOBILE_EXISTS, mobile.as_str());
+    let exists = fixed_sql(db, &MOBILE_EXISTS, [mobile.as_str().into()]);
     Ok(db.query_one_raw(exists).await?.is_some())
 }
 
