@@ -2,15 +2,20 @@
 //! (`… WHERE used_at IS NULL AND revoked_at IS NULL`): of concurrent uses of
 //! one token, only the one that changes the row wins.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    EntityTrait, FromQueryResult, Iterable, PaginatorTrait, QueryFilter, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::entity::refresh_tokens::{self, Column, Entity as RefreshTokens};
+use super::entity::users;
+use super::fixed_sql;
+use super::users::UserRow;
 use crate::domain::UserId;
 use crate::error::AppResult;
 
@@ -27,26 +32,143 @@ pub struct NewRefreshToken<'a> {
     pub token_version: i32,
 }
 
+impl NewRefreshToken<'_> {
+    fn into_row(self) -> refresh_tokens::ActiveModel {
+        refresh_tokens::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(self.user_id.as_uuid()),
+            family_id: Set(self.family_id),
+            token_hash: Set(self.token_hash),
+            created_at: Set(self.now),
+            expires_at: Set(self.expires_at),
+            used_at: Set(None),
+            revoked_at: Set(None),
+            // Stored for the user's own records; bounded so a huge header is no burden.
+            user_agent: Set(self.user_agent.map(|ua| ua.chars().take(256).collect())),
+            ip: Set(self.ip),
+            token_version: Set(self.token_version),
+        }
+    }
+}
+
 #[tracing::instrument(level = "debug", name = "db.refresh_tokens.insert", skip_all)]
 pub async fn insert<C: ConnectionTrait>(db: &C, new: NewRefreshToken<'_>) -> AppResult<()> {
-    refresh_tokens::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        user_id: Set(new.user_id.as_uuid()),
-        family_id: Set(new.family_id),
-        token_hash: Set(new.token_hash),
-        created_at: Set(new.now),
-        expires_at: Set(new.expires_at),
-        used_at: Set(None),
-        revoked_at: Set(None),
-        // Stored for the user's own records; bounded so a huge header is no burden.
-        user_agent: Set(new.user_agent.map(|ua| ua.chars().take(256).collect())),
-        ip: Set(new.ip),
-        token_version: Set(new.token_version),
-    }
-    .insert(db)
-    .await?;
+    new.into_row().insert(db).await?;
     Ok(())
 }
+
+/// Stores the first token of a new family, and for a sign-in (`touch_user`)
+/// the user's `last_login_at`: on PostgreSQL in one statement, so one round
+/// trip instead of two. The two writes need not be atomic (both are records a
+/// crash may lose, see `db::connect_relaxed`); they are only cheaper together.
+#[tracing::instrument(level = "debug", name = "db.refresh_tokens.start_family", skip_all)]
+pub async fn start_family(
+    db: &DatabaseConnection,
+    first: NewRefreshToken<'_>,
+    touch_user: bool,
+) -> AppResult<()> {
+    if !touch_user {
+        return insert(db, first).await;
+    }
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        super::users::touch_last_login(db, first.user_id, first.now).await?;
+        return insert(db, first).await;
+    }
+    let (now, user_id) = (first.now, first.user_id);
+    let first = first.into_row();
+    let values = [now.into(), user_id.as_uuid().into()]
+        .into_iter()
+        .chain(row_values(&first));
+    db.execute_raw(fixed_sql(db, &SIGN_IN, values)).await?;
+    Ok(())
+}
+
+/// PostgreSQL: `last_login_at = $1` for user `$2`, and the new row (`$3`…).
+/// A data-modifying `WITH` runs whether or not the INSERT reads it.
+static SIGN_IN: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        r#"WITH "touched" AS (UPDATE "users" SET "last_login_at" = $1 WHERE "id" = $2) INSERT INTO "refresh_tokens" ({}) VALUES ({})"#,
+        super::column_list::<Column>(None),
+        placeholders_from(3),
+    )
+});
+
+/// A new row's values in `Column` order (`into_row` sets every column).
+fn row_values(row: &refresh_tokens::ActiveModel) -> impl Iterator<Item = sea_orm::Value> + '_ {
+    Column::iter().filter_map(|column| row.get(column).into_value())
+}
+
+/// `$first, $first+1, …`, one per column.
+fn placeholders_from(first: usize) -> String {
+    (0..Column::iter().count())
+        .map(|i| format!("${}", i + first))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A presented token and its user, in one SELECT (a refresh's first step).
+#[tracing::instrument(level = "debug", name = "db.refresh_tokens.find_with_user", skip_all)]
+pub async fn find_with_user(
+    db: &DatabaseConnection,
+    token_hash: &str,
+) -> AppResult<Option<(RefreshTokenRow, UserRow)>> {
+    let query = fixed_sql(db, &TOKEN_WITH_USER, [token_hash.into()]);
+    let Some(row) = db.query_one_raw(query).await? else {
+        return Ok(None);
+    };
+    Ok(Some((
+        RefreshTokenRow::from_query_result(&row, "t_")?,
+        UserRow::from_query_result(&row, "u_")?,
+    )))
+}
+
+static TOKEN_WITH_USER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        r#"SELECT {}, {} FROM "refresh_tokens" AS t JOIN "users" AS u ON u."id" = t."user_id" WHERE t."token_hash" = $1"#,
+        super::column_list::<Column>(Some("t")),
+        super::column_list::<users::Column>(Some("u")),
+    )
+});
+
+/// Retires the live token `retiring` and stores its successor, both or
+/// neither: `false`, with nothing stored, when another request retired or
+/// revoked it first.
+#[tracing::instrument(level = "debug", name = "db.refresh_tokens.rotate", skip_all)]
+pub async fn rotate(
+    db: &DatabaseConnection,
+    retiring: Uuid,
+    successor: NewRefreshToken<'_>,
+) -> AppResult<bool> {
+    let now = successor.now;
+    let successor = successor.into_row();
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        // One statement, so one round trip and one commit instead of four.
+        let values = [now.into(), retiring.into()]
+            .into_iter()
+            .chain(row_values(&successor));
+        let rotated = db.execute_raw(fixed_sql(db, &ROTATE, values)).await?;
+        return Ok(rotated.rows_affected() == 1);
+    }
+    // SQLite has no UPDATE inside WITH: the same in a transaction.
+    let txn = db.begin().await?;
+    if !retire(&txn, retiring, now).await? {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    successor.insert(&txn).await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// PostgreSQL: retire `$2` at `$1` and, only if that changed the row, insert
+/// the successor (`$3`… in `Column` order).
+static ROTATE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        r#"WITH "retired" AS (UPDATE "refresh_tokens" SET "used_at" = $1 WHERE "id" = $2 AND "used_at" IS NULL AND "revoked_at" IS NULL RETURNING 1) INSERT INTO "refresh_tokens" ({}) SELECT {} FROM "retired""#,
+        super::column_list::<Column>(None),
+        placeholders_from(3),
+    )
+});
 
 #[tracing::instrument(level = "debug", name = "db.refresh_tokens.find_by_hash", skip_all)]
 pub async fn find_by_hash(

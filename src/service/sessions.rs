@@ -2,7 +2,6 @@
 //! family), rotating refresh tokens, reuse detection and logout.
 
 use chrono::{DateTime, Utc};
-use sea_orm::TransactionTrait;
 use uuid::Uuid;
 
 use super::user_view::{UserLookup, UserView};
@@ -51,22 +50,20 @@ pub async fn sign_in(
     method: SignInMethod,
     now: DateTime<Utc>,
 ) -> AppResult<SignedIn> {
-    let user = if method == SignInMethod::Register {
-        user
-    } else {
-        db::users::touch_last_login(&state.db_relaxed, UserId::from(user.id), now).await?;
-        UserRow {
-            last_login_at: Some(now),
-            ..user
-        }
+    // Registration's insert already set `last_login_at`.
+    let touch_user = method != SignInMethod::Register;
+    let user = UserRow {
+        last_login_at: if touch_user {
+            Some(now)
+        } else {
+            user.last_login_at
+        },
+        ..user
     };
     let refresh_token = PlainRefreshToken::generate();
     // A new family: if a crash lost it, the user would only sign in again.
-    db::refresh_tokens::insert(
-        &state.db_relaxed,
-        new_refresh_row(state, meta, &user, Uuid::now_v7(), &refresh_token, now),
-    )
-    .await?;
+    let first = new_refresh_row(state, meta, &user, Uuid::now_v7(), &refresh_token, now);
+    db::refresh_tokens::start_family(&state.db_relaxed, first, touch_user).await?;
     state.instruments.session_issued(method.label());
     issue_tokens(state, user, refresh_token, now)
 }
@@ -148,8 +145,8 @@ pub async fn refresh(
     presented: &str,
     now: DateTime<Utc>,
 ) -> AppResult<SignedIn> {
-    let Some(row) =
-        db::refresh_tokens::find_by_hash(&state.db, &hash_refresh_token(presented)).await?
+    let Some((row, user)) =
+        db::refresh_tokens::find_with_user(&state.db, &hash_refresh_token(presented)).await?
     else {
         return Err(AppError::InvalidRefreshToken);
     };
@@ -161,11 +158,9 @@ pub async fn refresh(
         db::refresh_tokens::revoke_family(&state.db, row.family_id, now).await?;
         return Err(AppError::InvalidRefreshToken);
     }
-    let user = db::users::find_by_ids(&state.db, &[UserId::from(row.user_id)])
-        .await?
-        .into_iter()
-        .find(|user| user.is_active)
-        .ok_or(AppError::InvalidRefreshToken)?;
+    if !user.is_active {
+        return Err(AppError::InvalidRefreshToken);
+    }
     if row.token_version != user.token_version {
         // Issued before a password reset (possibly by a sign-in that raced it).
         db::refresh_tokens::revoke_family(&state.db, row.family_id, now).await?;
@@ -173,19 +168,12 @@ pub async fn refresh(
     }
 
     let successor = PlainRefreshToken::generate();
-    let txn = state.db.begin().await?;
+    let successor_row = new_refresh_row(state, meta, &user, row.family_id, &successor, now);
     // Of concurrent refreshes with one token, only one changes the row; the
     // others lose the race and fail without revoking (they were not replays).
-    if !db::refresh_tokens::retire(&txn, row.id, now).await? {
-        txn.rollback().await?;
+    if !db::refresh_tokens::rotate(&state.db, row.id, successor_row).await? {
         return Err(AppError::InvalidRefreshToken);
     }
-    db::refresh_tokens::insert(
-        &txn,
-        new_refresh_row(state, meta, &user, row.family_id, &successor, now),
-    )
-    .await?;
-    txn.commit().await?;
     state.instruments.session_issued("refresh");
     issue_tokens(state, user, successor, now)
 }

@@ -86,6 +86,9 @@ async fn ten_parallel_refreshes_succeed_once(setup: Setup) {
     // Losers that arrived after the winner retired the token presented a
     // retired token: by the contract that is reuse, so the family may be gone.
     // Clients refresh single-flight (see the README) and never hit this.
+
+    // Only the winner stored a successor: the first token and one more.
+    assert_eq!(app.count("SELECT COUNT(*) FROM refresh_tokens").await, 2);
 }
 
 async fn logout_ends_the_family_and_is_idempotent(setup: Setup) {
