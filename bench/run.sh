@@ -6,10 +6,11 @@
 # not for a real network), seeds users, loads each operation with wrk for
 # DURATION s at CONCURRENCY connections, and prints a table: req/s, p50, p99,
 # errors (any answer without the operation's success marker) and the server's
-# peak RSS during the run. Then two mixed runs: raw Argon2id hashes/s against
-# loginWithPassword, and mobileExists while loginWithPassword floods at 64
-# connections. --with-peer also runs ../shared/peer-django/bench/bench.sh and
-# prints the ratios. --with-floor builds ../shared/perf-floor (axum + sqlx, one
+# peak RSS during the run. Raw Argon2id hashes/s is measured right before and
+# right after the two password operations, and their rate is set against the
+# mean. Then mobileExists while loginWithPassword floods at 64 connections.
+# --with-peer also runs ../shared/peer-django/bench/bench.sh and prints the
+# ratios. --with-floor builds ../shared/perf-floor (axum + sqlx, one
 # SELECT, no GraphQL) into its own target directory, runs it on the same
 # database with the same pool size, and loads it in ROUNDS alternating rounds
 # with smsauth's mobileExists and me: the median of each and smsauth's share.
@@ -179,6 +180,12 @@ echo "bench: $(wc -l <"$out/login-pairs.txt") LOGIN codes" >&2
 ops="mobileExists sendSmsCode loginWithSms registerWithSms loginWithPassword me refreshToken"
 for op in $ops; do
   echo "bench: $op" >&2
+  # Raw Argon2id right before and right after the two password operations:
+  # this machine's speed drifts within minutes, so the ratio compares neighbours.
+  case $op in
+    registerWithSms) "$bin/examples/argon2_rate" "$duration" >"$out/argon2-before.txt" ;;
+    me) "$bin/examples/argon2_rate" "$duration" >"$out/argon2-after.txt" ;;
+  esac
   case $op in
     sendSmsCode) load sendSmsCode "$duration" "$conc" SEND_BASE=13800000000 ;;
     loginWithSms) load loginWithSms "$duration" "$conc" PAIRS="$out/login-pairs.txt" SAVE_TOKENS="$out/refresh" ;;
@@ -194,7 +201,6 @@ for op in $ops; do
 done
 
 echo "bench: mixed runs" >&2
-"$bin/examples/argon2_rate" "$duration" >"$out/argon2.txt"
 # (b) mobileExists at a modest concurrency, idle and then during a password flood.
 probe_conc=${PROBE_CONCURRENCY:-8}
 cp "$out/mobileExists.txt" "$out/mobileExists-table.txt"
@@ -238,10 +244,12 @@ peak_total=$(awk '/^VmHWM:/ {print int($2 / 1024)}' "/proc/$server/status")
     rss=$(awk '/^RSS/ {print $2}' "$out/$op.txt")
     printf '%-18s %10s %9s %9s %8s %9s %9s\n' "$name" "$rps" "$p50" "$p99" "$errs" "$reqs" "$rss"
   done
-  read -r _ cores _ _ _ rate < <(cat "$out/argon2.txt")
+  read -r _ cores _ _ _ before < <(cat "$out/argon2-before.txt")
+  read -r _ _ _ _ _ after < <(cat "$out/argon2-after.txt")
+  rate=$(awk -v a="${before%/s}" -v b="${after%/s}" 'BEGIN {printf "%.1f/s", (a + b) / 2}')
   read -r _ _ _ _ login_rps _ < <(result loginWithPassword)
   read -r _ _ _ _ register_rps _ < <(result registerWithSms)
-  echo "# (a) raw Argon2id ${rate} on $cores cores; loginWithPassword $login_rps/s, registerWithSms $register_rps/s" \
+  echo "# (a) raw Argon2id ${rate} on $cores cores (mean of ${before} right before and ${after} right after them); loginWithPassword $login_rps/s, registerWithSms $register_rps/s" \
     "($(awk -v a="$login_rps" -v b="${rate%/s}" 'BEGIN {printf "%.0f", 100 * a / b}')%, $(awk -v a="$register_rps" -v b="${rate%/s}" 'BEGIN {printf "%.0f", 100 * a / b}')%)"
   read -r _ _ _ _ _ _ idle_p99 _ < <(grep '^RESULT' "$out/mobileExists-idle.txt")
   read -r _ _ _ _ flood_rps _ flood_p99 flood_errs < <(grep '^RESULT' "$out/mobileExists-flood.txt")
