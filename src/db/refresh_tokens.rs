@@ -5,10 +5,11 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    EntityTrait, FromQueryResult, Iterable, PaginatorTrait, QueryFilter, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
+    EntityTrait, FromQueryResult, IdenStatic, Iterable, PaginatorTrait, QueryFilter, Set,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -78,7 +79,7 @@ pub async fn start_family(
     let first = first.into_row();
     let values = [now.into(), user_id.as_uuid().into()]
         .into_iter()
-        .chain(row_values(&first));
+        .chain(row_values(&first)?);
     db.execute_raw(fixed_sql(db, &SIGN_IN, values)).await?;
     Ok(())
 }
@@ -93,9 +94,20 @@ static SIGN_IN: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// A new row's values in `Column` order (`into_row` sets every column).
-fn row_values(row: &refresh_tokens::ActiveModel) -> impl Iterator<Item = sea_orm::Value> + '_ {
-    Column::iter().filter_map(|column| row.get(column).into_value())
+/// A new row's values in `Column` order, one per placeholder: a column
+/// `into_row` left unset is an error here, not a shifted value list.
+fn row_values(row: &refresh_tokens::ActiveModel) -> AppResult<Vec<sea_orm::Value>> {
+    Column::iter()
+        .map(|column| {
+            row.get(column).into_value().ok_or_else(|| {
+                DbErr::Custom(format!(
+                    "refresh token column {} is not set",
+                    column.as_str()
+                ))
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map_err(Into::into)
 }
 
 /// `$first, $first+1, …`, one per column.
@@ -145,7 +157,7 @@ pub async fn rotate(
         // One statement, so one round trip and one commit instead of four.
         let values = [now.into(), retiring.into()]
             .into_iter()
-            .chain(row_values(&successor));
+            .chain(row_values(&successor)?);
         let rotated = db.execute_raw(fixed_sql(db, &ROTATE, values)).await?;
         return Ok(rotated.rows_affected() == 1);
     }
@@ -201,13 +213,7 @@ pub async fn revoke_family(
     family_id: Uuid,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    RefreshTokens::update_many()
-        .col_expr(Column::RevokedAt, Expr::value(now))
-        .filter(Column::FamilyId.eq(family_id))
-        .filter(Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(())
+    revoke_live(db, Column::FamilyId.eq(family_id), now).await
 }
 
 /// Ends every session of a user.
@@ -221,12 +227,33 @@ pub async fn revoke_all_for_user<C: ConnectionTrait>(
     user_id: UserId,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    RefreshTokens::update_many()
-        .col_expr(Column::RevokedAt, Expr::value(now))
-        .filter(Column::UserId.eq(user_id.as_uuid()))
-        .filter(Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
+    revoke_live(db, Column::UserId.eq(user_id.as_uuid()), now).await
+}
+
+/// Revokes every unrevoked row `rows` matches, in passes until one finds
+/// none. One pass can miss a row on PostgreSQL: a pass that waited for a
+/// concurrent rotation's lock on the token it retired revokes that token,
+/// but its snapshot predates the successor the rotation inserted in the same
+/// statement; the next pass, with a fresh snapshot, sees it. A rotation
+/// inserts only while its predecessor is live, so the passes end; the bound
+/// only keeps a pathological stream of rotations from holding us forever.
+async fn revoke_live<C: ConnectionTrait>(
+    db: &C,
+    rows: SimpleExpr,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    const MAX_PASSES: usize = 8;
+    for _ in 0..MAX_PASSES {
+        let revoked = RefreshTokens::update_many()
+            .col_expr(Column::RevokedAt, Expr::value(now))
+            .filter(rows.clone())
+            .filter(Column::RevokedAt.is_null())
+            .exec(db)
+            .await?;
+        if revoked.rows_affected == 0 {
+            break;
+        }
+    }
     Ok(())
 }
 
@@ -261,4 +288,25 @@ pub async fn delete_expired(db: &DatabaseConnection, cutoff: DateTime<Utc>) -> A
         .exec(db)
         .await?;
     Ok(result.rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_row_has_a_value_for_every_column() {
+        let new = NewRefreshToken {
+            user_id: UserId::from(Uuid::now_v7()),
+            family_id: Uuid::now_v7(),
+            token_hash: "hash".to_owned(),
+            now: Utc::now(),
+            expires_at: Utc::now(),
+            user_agent: None,
+            ip: None,
+            token_version: 0,
+        };
+        let values = row_values(&new.into_row()).map(|values| values.len());
+        assert_eq!(values.ok(), Some(Column::iter().count()));
+    }
 }

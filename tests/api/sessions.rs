@@ -1,12 +1,16 @@
 //! Refresh tokens: rotation, reuse detection, logout, storage.
 
+use std::time::{Duration, Instant};
+
 use futures::future::join_all;
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::{Value, json};
 
 use crate::helpers::{Setup, TestApp, error_code, spawn_setup};
 use crate::on_each;
 
 const PASSWORD: &str = "correct horse battery";
+const LOGOUT: &str = "mutation($t: String!) { logout(refreshToken: $t) }";
 const REFRESH: &str = "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken expiresIn tokenType user { id mobile } } }";
 
 async fn refresh(app: &TestApp, token: &str) -> Value {
@@ -97,9 +101,8 @@ async fn logout_ends_the_family_and_is_idempotent(setup: Setup) {
     let (_, second) = tokens(&refresh(&app, &first).await["data"]["refreshToken"]);
     let (_, other_session) = tokens(&app.login("alice", PASSWORD).await);
 
-    let logout = "mutation($t: String!) { logout(refreshToken: $t) }";
     for token in [second.as_str(), second.as_str(), "unknown", ""] {
-        let answer = app.graphql(logout, json!({ "t": token })).await;
+        let answer = app.graphql(LOGOUT, json!({ "t": token })).await;
         assert_eq!(answer["data"]["logout"], true, "{token}: {answer}");
     }
     assert_eq!(
@@ -108,6 +111,47 @@ async fn logout_ends_the_family_and_is_idempotent(setup: Setup) {
     );
     // Another session of the same user is untouched.
     assert_eq!(error_code(&refresh(&app, &other_session).await), None);
+}
+
+/// A logout that waits on an in-flight rotation's row lock ends the successor
+/// that rotation inserted too, though its first pass's snapshot predates it
+/// (PostgreSQL; SQLite runs one writer at a time).
+#[tokio::test]
+async fn a_logout_waiting_on_a_rotation_ends_its_successor_too() {
+    let app = spawn_setup(Setup::PostgresRedis).spawn().await;
+    let (_, first) = signed_in(&app).await;
+    // A rotation in flight: the token retired and its successor inserted, uncommitted.
+    let rotation = app.state.db.begin().await.unwrap();
+    rotation
+        .execute_unprepared("UPDATE refresh_tokens SET used_at = now()")
+        .await
+        .unwrap();
+    rotation
+        .execute_unprepared(
+            "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, created_at, expires_at, token_version) \
+             SELECT gen_random_uuid(), user_id, family_id, 'successor', now(), expires_at, token_version FROM refresh_tokens",
+        )
+        .await
+        .unwrap();
+
+    let logout = app.graphql(LOGOUT, json!({ "t": first }));
+    let commit_once_logout_waits = async {
+        let waiting = "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()";
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while app.count(waiting).await == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the logout never waited on the rotation"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        rotation.commit().await.unwrap();
+    };
+    let (answer, ()) = tokio::join!(logout, commit_once_logout_waits);
+
+    assert_eq!(answer["data"]["logout"], true, "{answer}");
+    let live = "SELECT COUNT(*) FROM refresh_tokens WHERE revoked_at IS NULL";
+    assert_eq!(app.count(live).await, 0);
 }
 
 async fn the_database_holds_no_plain_refresh_token(setup: Setup) {
