@@ -75,12 +75,8 @@ pub async fn start_family(
         super::users::touch_last_login(db, first.user_id, first.now).await?;
         return insert(db, first).await;
     }
-    let (now, user_id) = (first.now, first.user_id);
-    let first = first.into_row();
-    let values = [now.into(), user_id.as_uuid().into()]
-        .into_iter()
-        .chain(row_values(&first)?);
-    db.execute_raw(fixed_sql(db, &SIGN_IN, values)).await?;
+    let leading = [first.now.into(), first.user_id.as_uuid().into()];
+    execute_with_row(db, &SIGN_IN, leading, &first.into_row()).await?;
     Ok(())
 }
 
@@ -90,9 +86,21 @@ static SIGN_IN: LazyLock<String> = LazyLock::new(|| {
     format!(
         r#"WITH "touched" AS (UPDATE "users" SET "last_login_at" = $1 WHERE "id" = $2) INSERT INTO "refresh_tokens" ({}) VALUES ({})"#,
         super::column_list::<Column>(None),
-        placeholders_from(3),
+        row_placeholders(),
     )
 });
+
+/// Runs fixed SQL whose `$1` and `$2` are `leading` and whose `$3`… are a new
+/// row's columns in `Column` order (see `row_placeholders`).
+async fn execute_with_row(
+    db: &DatabaseConnection,
+    sql: &str,
+    leading: [sea_orm::Value; 2],
+    row: &refresh_tokens::ActiveModel,
+) -> AppResult<sea_orm::ExecResult> {
+    let values = leading.into_iter().chain(row_values(row)?);
+    Ok(db.execute_raw(fixed_sql(db, sql, values)).await?)
+}
 
 /// A new row's values in `Column` order, one per placeholder: a column
 /// `into_row` left unset is an error here, not a shifted value list.
@@ -110,10 +118,11 @@ fn row_values(row: &refresh_tokens::ActiveModel) -> AppResult<Vec<sea_orm::Value
         .map_err(Into::into)
 }
 
-/// `$first, $first+1, …`, one per column.
-fn placeholders_from(first: usize) -> String {
+/// `$3, $4, …`, one per column: the row's placeholders after the two
+/// leading values of `execute_with_row`.
+fn row_placeholders() -> String {
     (0..Column::iter().count())
-        .map(|i| format!("${}", i + first))
+        .map(|i| format!("${}", i + 3))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -155,10 +164,8 @@ pub async fn rotate(
     let successor = successor.into_row();
     if db.get_database_backend() == DatabaseBackend::Postgres {
         // One statement, so one round trip and one commit instead of four.
-        let values = [now.into(), retiring.into()]
-            .into_iter()
-            .chain(row_values(&successor)?);
-        let rotated = db.execute_raw(fixed_sql(db, &ROTATE, values)).await?;
+        let leading = [now.into(), retiring.into()];
+        let rotated = execute_with_row(db, &ROTATE, leading, &successor).await?;
         return Ok(rotated.rows_affected() == 1);
     }
     // SQLite has no UPDATE inside WITH: the same in a transaction.
@@ -178,7 +185,7 @@ static ROTATE: LazyLock<String> = LazyLock::new(|| {
     format!(
         r#"WITH "retired" AS (UPDATE "refresh_tokens" SET "used_at" = $1 WHERE "id" = $2 AND "used_at" IS NULL AND "revoked_at" IS NULL RETURNING 1) INSERT INTO "refresh_tokens" ({}) SELECT {} FROM "retired""#,
         super::column_list::<Column>(None),
-        placeholders_from(3),
+        row_placeholders(),
     )
 });
 
