@@ -1,5 +1,4 @@
-//! Logging: `tracing` with an `EnvFilter` (`RUST_LOG`), and a helper that
-//! keeps the current span when work moves to the blocking pool.
+//! Logging: `tracing` with an `EnvFilter` (`RUST_LOG`).
 
 use std::io::IsTerminal;
 
@@ -14,16 +13,6 @@ pub fn init() {
         .with_env_filter(filter)
         .with_ansi(std::io::stdout().is_terminal())
         .try_init();
-}
-
-/// `tokio::task::spawn_blocking`, inside the caller's span.
-pub fn spawn_blocking_in_span<F, R>(f: F) -> tokio::task::JoinHandle<R>
-where
-    F: FnOnce() -> R + Send + 'static,
-    R: Send + 'static,
-{
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(f))
 }
 
 /// An error and its causes on one line, `outer: cause: root`, leaving out a

@@ -1,21 +1,25 @@
-//! Argon2id password hashing on tokio's blocking pool.
+//! Argon2id password hashing on threads of its own, at a lower priority.
 //!
 //! Each hash takes ~19 MiB and tens of milliseconds of one core, so hashes
 //! never run on an async worker, and at most one per core runs at a time: a
 //! flood of logins queues here (for a bounded time) instead of exhausting
-//! memory or starving every other request.
+//! memory or starving every other request. The hashing threads run at nice
+//! [`HASHING_NICE`], so that when the cores are short the scheduler serves
+//! the async workers (every other request) first and the hashes take what is
+//! left; with spare cores the hashes run at full speed as before.
 
-use std::sync::{Arc, LazyLock, Mutex};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::error::{AppError, AppResult};
-use crate::telemetry::spawn_blocking_in_span;
 use django_hashers::DjangoHasher;
 
 /// What checking a password found.
@@ -37,25 +41,47 @@ static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| {
 });
 
 /// Argon2 working memory, kept between hashes. Allocating ~19 MiB per hash
-/// on whichever blocking thread runs it leaves every malloc arena holding its
-/// own copy (a login flood measured 457 MiB RSS); reusing one buffer per
-/// permit keeps the hashers' memory at `permits × m_cost`.
+/// leaves every malloc arena holding its own copy (a login flood measured
+/// 457 MiB RSS); one buffer per hashing thread keeps the hashers' memory at
+/// `threads × m_cost`.
 type Memory = Vec<Block>;
+
+/// The scheduling priority of the hashing threads (0 is the default, 19 the
+/// lowest): at 10 the kernel gives a busy async worker about nine times the
+/// CPU of a hashing thread on the same core. Only lowering a priority needs
+/// no privilege, hence threads of their own rather than tokio's blocking
+/// pool, whose threads run other work too.
+const HASHING_NICE: i32 = 10;
+
+/// One hash to run on a hashing thread, with that thread's memory.
+type Job = Box<dyn FnOnce(&mut Memory) + Send>;
 
 #[derive(Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
-    memories: Arc<Mutex<Vec<Memory>>>,
+    jobs: flume::Sender<Job>,
     max_wait: Duration,
 }
 
 impl PasswordHasher {
-    /// `concurrency` hashes at most at once; a request that waits longer than
-    /// `max_wait` for its turn gets `SERVICE_UNAVAILABLE`.
+    /// `concurrency` hashes at most at once, on as many hashing threads; a
+    /// request that waits longer than `max_wait` for its turn gets
+    /// `SERVICE_UNAVAILABLE`. The threads end when the last clone is dropped.
     pub fn new(concurrency: usize, max_wait: Duration) -> Self {
+        let threads = concurrency.max(1);
+        let (jobs, queue) = flume::unbounded::<Job>();
+        for index in 0..threads {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("smsauth-hash-{index}"))
+                .spawn(move || run_hashing_thread(&queue));
+            if let Err(error) = spawned {
+                tracing::warn!(%error, "could not start a password hashing thread");
+            }
+        }
         Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
-            memories: Arc::new(Mutex::new(Vec::new())),
+            permits: Arc::new(Semaphore::new(threads)),
+            jobs,
             max_wait,
         }
     }
@@ -123,24 +149,43 @@ impl PasswordHasher {
                 AppError::unavailable("password hasher", anyhow::anyhow!("all hashers busy"))
             })?
             .map_err(AppError::internal)?;
-        let memories = self.memories.clone();
-        spawn_blocking_in_span(move || {
+        // A permit per thread: the job starts as soon as it is queued.
+        let (done, result) = oneshot::channel();
+        let span = tracing::Span::current();
+        let job: Job = Box::new(move |memory| {
             let _permit = permit;
-            // At most one buffer per permit exists, so this pop finds one
-            // whenever an earlier hash has finished.
-            let mut memory = memories
-                .lock()
-                .ok()
-                .and_then(|mut m| m.pop())
-                .unwrap_or_default();
-            let result = work(&mut memory);
-            if let Ok(mut pool) = memories.lock() {
-                pool.push(memory);
-            }
-            result
-        })
-        .await
-        .map_err(AppError::internal)?
+            let _ = done.send(span.in_scope(|| work(memory)));
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| AppError::internal(anyhow::anyhow!("no password hashing thread")))?;
+        // A job that panicked dropped `done` unsent.
+        result
+            .await
+            .map_err(|_| AppError::internal(anyhow::anyhow!("a password hash panicked")))?
+    }
+}
+
+/// A hashing thread: lowers its own priority, then runs queued jobs until
+/// every sender is gone. A panicking job costs its request, not the thread.
+fn run_hashing_thread(queue: &flume::Receiver<Job>) {
+    lower_this_threads_priority();
+    let mut memory = Memory::new();
+    while let Ok(job) = queue.recv() {
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory)));
+    }
+}
+
+/// On Linux the nice value belongs to a thread, so this lowers only the
+/// calling one. Elsewhere `setpriority` would lower the whole process, so
+/// the hashing threads keep the default priority there.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let thread = Some(rustix::thread::gettid());
+        if let Err(error) = rustix::process::setpriority_process(thread, HASHING_NICE) {
+            tracing::warn!(%error, "could not lower a password hashing thread's priority");
+        }
     }
 }
 
@@ -267,6 +312,35 @@ mod tests {
         }
         let ours = hasher.hash("correct horse").await.unwrap();
         assert!(is_own_hash(&ours));
+    }
+
+    #[tokio::test]
+    #[allow(clippy::panic)]
+    async fn a_panicking_hash_fails_its_request_and_the_thread_runs_on() {
+        let hasher = PasswordHasher::new(1, Duration::from_secs(5));
+        let panicked = hasher
+            .run(|_memory| -> AppResult<()> { panic!("a hash that panics") })
+            .await;
+        assert!(panicked.is_err());
+        // The one thread and its one permit are still there.
+        let hash = hasher.hash("correct horse").await.unwrap();
+        assert!(hasher.verify("correct horse", Some(hash)).await.unwrap());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashes_run_on_threads_of_lower_priority() {
+        let caller = rustix::process::getpriority_process(None).unwrap();
+        let hasher = PasswordHasher::new(1, Duration::from_secs(5));
+        let nice = hasher
+            .run(|_memory| Ok(rustix::process::getpriority_process(None)))
+            .await
+            .unwrap()
+            .unwrap();
+        // (A test run already at a lower priority cannot be raised to 10.)
+        assert_eq!(nice, HASHING_NICE.max(caller));
+        // Only the hashing thread was lowered, not the caller's.
+        assert_eq!(rustix::process::getpriority_process(None).unwrap(), caller);
     }
 
     #[tokio::test]
