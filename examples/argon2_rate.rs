@@ -24,7 +24,7 @@ async fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
-    // The service's own hasher: its parameters, its blocking pool, its permits.
+    // The service's own hasher: its parameters, its hashing threads, its permits.
     let hasher = PasswordHasher::new(cores, Duration::from_secs(60));
     let stored = hasher.hash("bench-password-1").await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(seconds);
