@@ -16,7 +16,7 @@ async fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if std::env::args().nth(1).as_deref() == Some("--hash") {
         let password = std::env::args().nth(2).expect("--hash PASSWORD");
-        let hasher = PasswordHasher::new(1, Duration::from_secs(60));
+        let hasher = PasswordHasher::new(1, Duration::from_secs(60)).unwrap();
         println!("{}", hasher.hash(&password).await.unwrap());
         return;
     }
@@ -25,7 +25,7 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
     // The service's own hasher: its parameters, its hashing threads, its permits.
-    let hasher = PasswordHasher::new(cores, Duration::from_secs(60));
+    let hasher = PasswordHasher::new(cores, Duration::from_secs(60)).unwrap();
     let stored = hasher.hash("bench-password-1").await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();

@@ -117,7 +117,8 @@ impl ApplicationBuilder {
             codes,
             sms,
             jwt,
-            passwords: PasswordHasher::for_this_machine(),
+            passwords: PasswordHasher::for_this_machine()
+                .context("starting the password hashing threads")?,
             code_hasher: CodeHasher::new(&secret),
             instruments: match config.metrics_addr {
                 Some(_) => {

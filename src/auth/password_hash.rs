@@ -67,27 +67,26 @@ impl PasswordHasher {
     /// `concurrency` hashes at most at once, on as many hashing threads; a
     /// request that waits longer than `max_wait` for its turn gets
     /// `SERVICE_UNAVAILABLE`. The threads end when the last clone is dropped.
-    pub fn new(concurrency: usize, max_wait: Duration) -> Self {
+    /// Fails if the system refuses a thread: a permit without its thread
+    /// would queue a hash past `max_wait`.
+    pub fn new(concurrency: usize, max_wait: Duration) -> std::io::Result<Self> {
         let threads = concurrency.max(1);
         let (jobs, queue) = flume::unbounded::<Job>();
         for index in 0..threads {
             let queue = queue.clone();
-            let spawned = std::thread::Builder::new()
+            std::thread::Builder::new()
                 .name(format!("smsauth-hash-{index}"))
-                .spawn(move || run_hashing_thread(&queue));
-            if let Err(error) = spawned {
-                tracing::warn!(%error, "could not start a password hashing thread");
-            }
+                .spawn(move || run_hashing_thread(&queue))?;
         }
-        Self {
+        Ok(Self {
             permits: Arc::new(Semaphore::new(threads)),
             jobs,
             max_wait,
-        }
+        })
     }
 
     /// One hash per core, waiting at most 5 s.
-    pub fn for_this_machine() -> Self {
+    pub fn for_this_machine() -> std::io::Result<Self> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self::new(cores, Duration::from_secs(5))
     }
@@ -154,6 +153,10 @@ impl PasswordHasher {
         let span = tracing::Span::current();
         let job: Job = Box::new(move |memory| {
             let _permit = permit;
+            // The request is gone (client away, timeout): skip its hash.
+            if done.is_closed() {
+                return;
+            }
             let _ = done.send(span.in_scope(|| work(memory)));
         });
         self.jobs
@@ -177,14 +180,21 @@ fn run_hashing_thread(queue: &flume::Receiver<Job>) {
 }
 
 /// On Linux the nice value belongs to a thread, so this lowers only the
-/// calling one. Elsewhere `setpriority` would lower the whole process, so
-/// the hashing threads keep the default priority there.
+/// calling one, and only lowers: a process started at nice 15 keeps its
+/// hashes at 15 (a privileged process could otherwise raise them above its
+/// requests). Elsewhere `setpriority` would lower the whole process, so the
+/// hashing threads keep the process's priority there.
 fn lower_this_threads_priority() {
     #[cfg(target_os = "linux")]
     {
         let thread = Some(rustix::thread::gettid());
-        if let Err(error) = rustix::process::setpriority_process(thread, HASHING_NICE) {
-            tracing::warn!(%error, "could not lower a password hashing thread's priority");
+        match rustix::process::getpriority_process(thread) {
+            Ok(current) if current >= HASHING_NICE => {}
+            _ => {
+                if let Err(error) = rustix::process::setpriority_process(thread, HASHING_NICE) {
+                    tracing::warn!(%error, "could not lower a password hashing thread's priority");
+                }
+            }
         }
     }
 }
@@ -282,7 +292,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_unknown_accounts_fail() {
-        let hasher = PasswordHasher::new(2, Duration::from_secs(5));
+        let hasher = PasswordHasher::new(2, Duration::from_secs(5)).unwrap();
         let hash = hasher.hash("correct horse").await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
         assert!(
@@ -298,7 +308,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_beyond_the_bounds_never_matches_and_answers_promptly() {
-        let hasher = PasswordHasher::new(1, Duration::from_secs(5));
+        let hasher = PasswordHasher::new(1, Duration::from_secs(5)).unwrap();
         // Five million passes, or 4 TiB: either would hold a hasher for hours or abort.
         for hostile in [
             "$argon2id$v=19$m=8,t=5000000,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA",
@@ -317,7 +327,7 @@ mod tests {
     #[tokio::test]
     #[allow(clippy::panic)]
     async fn a_panicking_hash_fails_its_request_and_the_thread_runs_on() {
-        let hasher = PasswordHasher::new(1, Duration::from_secs(5));
+        let hasher = PasswordHasher::new(1, Duration::from_secs(5)).unwrap();
         let panicked = hasher
             .run(|_memory| -> AppResult<()> { panic!("a hash that panics") })
             .await;
@@ -331,7 +341,7 @@ mod tests {
     #[tokio::test]
     async fn hashes_run_on_threads_of_lower_priority() {
         let caller = rustix::process::getpriority_process(None).unwrap();
-        let hasher = PasswordHasher::new(1, Duration::from_secs(5));
+        let hasher = PasswordHasher::new(1, Duration::from_secs(5)).unwrap();
         let nice = hasher
             .run(|_memory| Ok(rustix::process::getpriority_process(None)))
             .await
@@ -351,7 +361,7 @@ mod tests {
             .hash_password(b"correct horse")
             .unwrap()
             .to_string();
-        let hasher = PasswordHasher::new(1, Duration::from_secs(5));
+        let hasher = PasswordHasher::new(1, Duration::from_secs(5)).unwrap();
         assert!(hasher.verify("correct horse", Some(theirs)).await.unwrap());
         let ours = hasher.hash("correct horse").await.unwrap();
         assert!(
