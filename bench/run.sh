@@ -223,6 +223,8 @@ wait "$flood" || true
 if $with_floor; then
   # The floor beside smsauth, in alternating rounds: both see the same noise.
   echo "bench: the floor (../shared/perf-floor), $rounds alternating rounds" >&2
+  # The flood left writes behind: flush them, as before the idle probe.
+  psql "$db_url" -qAtc "CHECKPOINT" >/dev/null
   DATABASE_URL=$db_url LISTEN_ADDR=127.0.0.1:$floor_port POOL=$DATABASE_MAX_CONNECTIONS \
     "$floor_target/release/floor-axum" >"$out/floor.log" 2>&1 &
   pids+=($!)
