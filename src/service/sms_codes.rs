@@ -2,9 +2,11 @@
 //! (the SMS sign-in, registration and reset operations). Contract §2,
 //! "Behaviour" and "Details".
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tracing::Instrument as _;
 
 use super::sms_budget;
 use super::throttle::{hit, reserve, store_unavailable};
@@ -33,12 +35,32 @@ pub fn template_minutes(ttl: Duration) -> u64 {
     ttl.as_secs().div_ceil(60).max(1)
 }
 
-/// Sends a fresh code for `purpose`. In order: region allowlist, per-IP
-/// limit, purpose against the users table, the SMS budget and pumping guard
-/// (one atomic step), then (atomically) the cooldown, the per-mobile cap and
-/// storing the code, and only then the provider call.
-#[tracing::instrument(name = "send sms code", skip_all, fields(mobile = %mobile.masked(), purpose = purpose.as_str()))]
+/// Sends a fresh code for `purpose` (see [`issue_and_deliver`]), on a task
+/// of its own that runs to the end even if the client hangs up: hyper drops
+/// a request's future when its connection closes, and a send dropped halfway
+/// would leave a stored code that no SMS carried (the user waits out the
+/// cooldown for nothing), or an SMS the provider accepted, and bills, without
+/// its audit row.
 pub async fn send_code(
+    state: &Arc<AppState>,
+    meta: &RequestMeta,
+    mobile: Mobile,
+    purpose: SmsPurpose,
+    now: DateTime<Utc>,
+) -> AppResult<SmsTicket> {
+    let (state, meta) = (Arc::clone(state), meta.clone());
+    let send = async move { issue_and_deliver(&state, &meta, mobile, purpose, now).await };
+    tokio::spawn(send.in_current_span())
+        .await
+        .map_err(|e| AppError::internal(anyhow::anyhow!("the send's task failed: {e}")))?
+}
+
+/// In order: region allowlist, per-IP limit, purpose against the users
+/// table, the SMS budget and pumping guard (one atomic step), then
+/// (atomically) the cooldown, the per-mobile cap and storing the code, and
+/// only then the provider call and its audit row.
+#[tracing::instrument(name = "send sms code", skip_all, fields(mobile = %mobile.masked(), purpose = purpose.as_str()))]
+async fn issue_and_deliver(
     state: &AppState,
     meta: &RequestMeta,
     mobile: Mobile,

@@ -283,6 +283,43 @@ async fn a_slow_answer_times_out_within_the_bound_and_the_code_is_not_left_valid
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_hangs_up_mid_send_still_gets_a_code_that_works_and_an_audit_row() {
+    let mobile = "+8613700000012";
+    let fake = FakeTencent::start().await;
+    fake.set(Behaviour::Slow(Duration::from_millis(800)));
+    let app = app_for(&fake, &[]).await;
+
+    // The app gives up while Tencent is still answering: the server sees the connection close.
+    let hung_up = reqwest::Client::new()
+        .post(format!("{}/graphql", app.address))
+        .json(&json!({
+            "query": "mutation($m: String!) { sendSmsCode(mobile: $m, purpose: REGISTER) { mobile } }",
+            "variables": { "m": mobile },
+        }))
+        .timeout(Duration::from_millis(200))
+        .send()
+        .await;
+    assert!(hung_up.is_err(), "the client was meant to give up first");
+
+    // The send runs to its end regardless: the SMS Tencent accepted is on record...
+    let sent =
+        format!("SELECT COUNT(*) FROM sms_messages WHERE status = 'sent' AND mobile = '{mobile}'");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.count(&sent).await == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.count(&sent).await,
+        1,
+        "the delivered SMS has its audit row"
+    );
+    // ...and the code the user received signs them up.
+    let received = fake.single_request();
+    let answer = app.register(mobile, &received.code(), PASSWORD, None).await;
+    assert_eq!(error_code(&answer), None, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dropped_connection_is_service_unavailable_and_is_not_retried() {
     let mobile = "+8613700000011";
     let (app, fake, answer) = send_with(Behaviour::DropConnection, mobile).await;
