@@ -168,6 +168,18 @@ impl AppError {
         Self::Internal(cause.into())
     }
 
+    /// Logs the error as its kind deserves: our own fault as an error, a
+    /// dependency down as a warning, a refusal (the client's doing) at debug.
+    pub fn log(&self) {
+        match self {
+            Self::Internal(_) => tracing::error!(error = ?self, "internal error"),
+            Self::ServiceUnavailable { .. } => {
+                tracing::warn!(error = ?self, "dependency unavailable")
+            }
+            _ => tracing::debug!(error = ?self, "request refused"),
+        }
+    }
+
     /// Renames the field of a `BAD_USER_INPUT` about `from`, where the
     /// transport calls a value differently than the domain (`newPassword`).
     pub fn renaming_field(self, from: &str, to: &'static str) -> Self {

@@ -3,11 +3,13 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use migration::{Migrator, MigratorTrait};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
 
 use crate::auth::{JwtKeys, PasswordHasher};
 use crate::codes::{CodeHasher, CodeStore, MemoryCodeStore};
@@ -129,6 +131,7 @@ impl ApplicationBuilder {
                 None => Instruments::disabled(),
             },
             config: config.clone(),
+            detached: TaskTracker::new(),
         });
         let schema = build_schema(state.clone(), &config.graphql);
         let router = router(HttpState {
@@ -157,7 +160,7 @@ impl ApplicationBuilder {
 
 /// Prunes expired refresh tokens every hour until the process stops.
 async fn prune_expired_forever(state: Arc<AppState>) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
     loop {
         every.tick().await;
         prune_expired(&state, chrono::Utc::now()).await;
@@ -230,11 +233,30 @@ impl Application {
             })
         });
         serve(self.listener, self.router, shutdown_signal()).await;
+        finish_detached_work(&self.state.detached).await;
         pruner.abort();
         if let Some(metrics) = metrics {
             metrics.abort();
         }
         Ok(())
+    }
+}
+
+/// How long a stopping server waits for detached work (sends whose clients
+/// hung up): their own steps are bounded (Redis, the pool, the providers'
+/// timeouts), and this stays inside the systemd unit's `TimeoutStopSec=30`.
+const DETACHED_WORK_GRACE: Duration = Duration::from_secs(20);
+
+async fn finish_detached_work(detached: &TaskTracker) {
+    detached.close();
+    if tokio::time::timeout(DETACHED_WORK_GRACE, detached.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            unfinished = detached.len(),
+            "stopping with detached work unfinished (SMS sends whose clients had gone)"
+        );
     }
 }
 

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
+use tokio_util::task::TaskTracker;
 
 use crate::auth::{JwtKeys, PasswordHasher};
 use crate::codes::{CodeHasher, CodeStore};
@@ -23,6 +24,9 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     pub code_hasher: CodeHasher,
     pub instruments: Instruments,
+    /// Work that must not end with its request (an SMS send whose client
+    /// hung up); shutdown waits for it.
+    pub detached: TaskTracker,
 }
 
 /// Who is asking, as far as the transport can tell.

@@ -46,13 +46,7 @@ pub fn localize(response: &mut Response, language: Language) {
 
 impl From<AppError> for async_graphql::Error {
     fn from(error: AppError) -> Self {
-        match &error {
-            AppError::Internal(_) => tracing::error!(error = ?error, "internal error"),
-            AppError::ServiceUnavailable { .. } => {
-                tracing::warn!(error = ?error, "dependency unavailable")
-            }
-            _ => tracing::debug!(error = ?error, "request refused"),
-        }
+        error.log();
         let mut extensions = ErrorExtensionValues::default();
         extensions.set("code", error.code());
         match &error {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
 use tracing::Instrument as _;
 
 use super::sms_budget;
@@ -35,33 +36,21 @@ pub fn template_minutes(ttl: Duration) -> u64 {
     ttl.as_secs().div_ceil(60).max(1)
 }
 
-/// Sends a fresh code for `purpose` (see [`issue_and_deliver`]), on a task
-/// of its own that runs to the end even if the client hangs up: hyper drops
-/// a request's future when its connection closes, and a send dropped halfway
-/// would leave a stored code that no SMS carried (the user waits out the
-/// cooldown for nothing), or an SMS the provider accepted, and bills, without
-/// its audit row.
+/// Sends a fresh code for `purpose`. In order: region allowlist, per-IP
+/// limit and purpose against the users table; then, on a task of its own,
+/// the SMS budget and pumping guard (one atomic step), (atomically) the
+/// cooldown, the per-mobile cap and storing the code, and only then the
+/// provider call and its audit row.
+///
+/// That task runs to its end even if the client hangs up (or the request
+/// times out): hyper drops a request's future when its connection closes,
+/// and a send dropped halfway would leave a stored code that no SMS carried
+/// (the user waits out the cooldown for nothing), or an SMS the provider
+/// accepted, and bills, without its audit row. Only a send that passed the
+/// per-IP limit is detached, and shutdown waits for it.
+#[tracing::instrument(name = "send sms code", skip_all, fields(mobile = %mobile.masked(), purpose = purpose.as_str()))]
 pub async fn send_code(
     state: &Arc<AppState>,
-    meta: &RequestMeta,
-    mobile: Mobile,
-    purpose: SmsPurpose,
-    now: DateTime<Utc>,
-) -> AppResult<SmsTicket> {
-    let (state, meta) = (Arc::clone(state), meta.clone());
-    let send = async move { issue_and_deliver(&state, &meta, mobile, purpose, now).await };
-    tokio::spawn(send.in_current_span())
-        .await
-        .map_err(|e| AppError::internal(anyhow::anyhow!("the send's task failed: {e}")))?
-}
-
-/// In order: region allowlist, per-IP limit, purpose against the users
-/// table, the SMS budget and pumping guard (one atomic step), then
-/// (atomically) the cooldown, the per-mobile cap and storing the code, and
-/// only then the provider call and its audit row.
-#[tracing::instrument(name = "send sms code", skip_all, fields(mobile = %mobile.masked(), purpose = purpose.as_str()))]
-async fn issue_and_deliver(
-    state: &AppState,
     meta: &RequestMeta,
     mobile: Mobile,
     purpose: SmsPurpose,
@@ -99,6 +88,29 @@ async fn issue_and_deliver(
         _ => {}
     }
 
+    let (answer, answered) = oneshot::channel();
+    let task_state = Arc::clone(state);
+    let send = async move {
+        let result = issue_and_deliver(&task_state, mobile, purpose, now).await;
+        if let Err(Err(error)) = answer.send(result) {
+            // The client has gone: this is the failure's only trace.
+            error.log();
+        }
+    };
+    state.detached.spawn(send.in_current_span());
+    answered
+        .await
+        .map_err(|_| AppError::internal(anyhow::anyhow!("a send's task ended without an answer")))?
+}
+
+/// The part of a send that must not stop halfway (see [`send_code`]).
+async fn issue_and_deliver(
+    state: &AppState,
+    mobile: Mobile,
+    purpose: SmsPurpose,
+    now: DateTime<Utc>,
+) -> AppResult<SmsTicket> {
+    let config = &state.config.sms;
     let test_code = config.test_numbers.get(&mobile);
     let code = test_code
         .cloned()

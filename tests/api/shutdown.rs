@@ -1,15 +1,21 @@
 //! SIGTERM (contract §1): the real binary stops accepting, finishes the
-//! request in flight, and exits 0.
+//! request in flight, and a send whose client hung up, and exits 0.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use sea_orm::{ConnectionTrait, Database, Statement};
+use serde_json::json;
+
+use crate::fake_tencent::{self, Behaviour, FakeTencent};
 use crate::helpers::smsauth_binary;
 
-#[test]
-fn sigterm_finishes_the_request_in_flight_then_exits_0() {
+/// The real binary serving on SQLite in a fresh directory, with `extra`
+/// settings; its address once it listens.
+fn start_server(extra: &[(&'static str, String)]) -> (Child, String, PathBuf) {
     let dir = std::env::temp_dir().join(format!("smsauth-shutdown-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut child = Command::new(smsauth_binary())
@@ -22,6 +28,7 @@ fn sigterm_finishes_the_request_in_flight_then_exits_0() {
             format!("sqlite://{}/t.db?mode=rwc", dir.display()),
         )
         .env("RUST_LOG", "info")
+        .envs(extra.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -40,6 +47,20 @@ fn sigterm_finishes_the_request_in_flight_then_exits_0() {
     };
     // Keep reading the log so the child never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+    (child, addr, dir)
+}
+
+fn sigterm(child: &Child) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+}
+
+#[test]
+fn sigterm_finishes_the_request_in_flight_then_exits_0() {
+    let (mut child, addr, dir) = start_server(&[]);
 
     // A request in flight: headers and half the body sent.
     let body = br#"{"query":"{ __typename }"}"#;
@@ -56,11 +77,7 @@ fn sigterm_finishes_the_request_in_flight_then_exits_0() {
     stream.write_all(&body[..10]).unwrap();
     std::thread::sleep(Duration::from_millis(300));
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    sigterm(&child);
     std::thread::sleep(Duration::from_millis(500));
     // No longer accepting.
     assert!(
@@ -79,5 +96,65 @@ fn sigterm_finishes_the_request_in_flight_then_exits_0() {
 
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_waits_for_a_send_whose_client_hung_up() {
+    let mobile = "+8613700000013";
+    let fake = FakeTencent::start().await;
+    fake.set(Behaviour::Slow(Duration::from_millis(1500)));
+    let mut settings = fake_tencent::settings(&fake);
+    settings.push(("SMS_PROVIDER", "tencent".to_owned()));
+    let (mut child, addr, dir) = tokio::task::spawn_blocking(move || start_server(&settings))
+        .await
+        .unwrap();
+
+    // The client gives up once Tencent has the request and is still answering;
+    // then the server is told to stop.
+    smsauth::tls::install_crypto_provider();
+    let client = tokio::spawn(
+        reqwest::Client::new()
+            .post(format!("http://{addr}/graphql"))
+            .json(&json!({
+                "query": "mutation($m: String!) { sendSmsCode(mobile: $m, purpose: REGISTER) { mobile } }",
+                "variables": { "m": mobile },
+            }))
+            .send(),
+    );
+    for _ in 0..100 {
+        if !fake.requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.abort();
+    assert!(
+        client.await.is_err(),
+        "the client was meant to give up first"
+    );
+    sigterm(&child);
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+
+    // It stopped only after the send had its answer, and its audit row.
+    let received = fake.single_request();
+    assert!(received.signature_valid);
+    let db = Database::connect(format!("sqlite://{}/t.db", dir.display()))
+        .await
+        .unwrap();
+    let sent = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT COUNT(*) AS n FROM sms_messages WHERE status = 'sent' AND mobile = '{mobile}'"),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(sent, 1, "the SMS Tencent accepted has its audit row");
     let _ = std::fs::remove_dir_all(dir);
 }
