@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use migration::{Migrator, MigratorTrait};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::{JwtKeys, PasswordHasher};
@@ -232,8 +233,8 @@ impl Application {
                 }
             })
         });
-        serve(self.listener, self.router, shutdown_signal()).await;
-        finish_detached_work(&self.state.detached).await;
+        let stop_began = serve(self.listener, self.router, shutdown_signal(), STOP_GRACE).await;
+        finish_detached_work(&self.state.detached, stop_began + STOP_GRACE).await;
         pruner.abort();
         if let Some(metrics) = metrics {
             metrics.abort();
@@ -242,14 +243,15 @@ impl Application {
     }
 }
 
-/// How long a stopping server waits for detached work (sends whose clients
-/// hung up): their own steps are bounded (Redis, the pool, the providers'
-/// timeouts), and this stays inside the systemd unit's `TimeoutStopSec=30`.
-const DETACHED_WORK_GRACE: Duration = Duration::from_secs(20);
+/// How long a stop may take from the signal: the connections in flight,
+/// then detached work (sends whose clients hung up), all within one bound
+/// that stays inside the systemd unit's `TimeoutStopSec=30`, so whatever is
+/// cut off is at least logged.
+const STOP_GRACE: Duration = Duration::from_secs(25);
 
-async fn finish_detached_work(detached: &TaskTracker) {
+async fn finish_detached_work(detached: &TaskTracker, deadline: Instant) {
     detached.close();
-    if tokio::time::timeout(DETACHED_WORK_GRACE, detached.wait())
+    if tokio::time::timeout_at(deadline, detached.wait())
         .await
         .is_err()
     {

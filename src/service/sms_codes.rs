@@ -2,10 +2,12 @@
 //! (the SMS sign-in, registration and reset operations). Contract §2,
 //! "Behaviour" and "Details".
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::FutureExt as _;
 use tokio::sync::oneshot;
 use tracing::Instrument as _;
 
@@ -91,7 +93,11 @@ pub async fn send_code(
     let (answer, answered) = oneshot::channel();
     let task_state = Arc::clone(state);
     let send = async move {
-        let result = issue_and_deliver(&task_state, mobile, purpose, now).await;
+        // A panic answers as an internal error, as any other failure would.
+        let result = AssertUnwindSafe(issue_and_deliver(&task_state, mobile, purpose, now))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(AppError::internal(anyhow::anyhow!("a send panicked"))));
         if let Err(Err(error)) = answer.send(result) {
             // The client has gone: this is the failure's only trace.
             error.log();
@@ -100,7 +106,7 @@ pub async fn send_code(
     state.detached.spawn(send.in_current_span());
     answered
         .await
-        .map_err(|_| AppError::internal(anyhow::anyhow!("a send's task ended without an answer")))?
+        .map_err(|_| AppError::internal(anyhow::anyhow!("a send's task was dropped unanswered")))?
 }
 
 /// The part of a send that must not stop halfway (see [`send_code`]).

@@ -63,6 +63,14 @@ fn the_systemd_unit_is_hardened_and_reads_the_environment_file() {
     ] {
         assert!(unit.lines().any(|l| l == line), "the unit has {line:?}");
     }
+    // The first filter sets allow mode; later ones add or remove in order, so
+    // setpriority is let back in only after `~@resources` took it out.
+    let at = |line: &str| unit.lines().position(|l| l == line);
+    assert!(
+        at("SystemCallFilter=@system-service") < at("SystemCallFilter=~@privileged @resources")
+            && at("SystemCallFilter=~@privileged @resources") < at("SystemCallFilter=setpriority"),
+        "the filters are in the order that leaves setpriority allowed"
+    );
     // The SQLite default is a path relative to the working directory, the
     // state directory: the only place the service may write.
     assert!(default_of("DATABASE_URL").starts_with("sqlite://smsauth.db"));

@@ -128,11 +128,15 @@ async fn sigterm_waits_for_a_send_whose_client_hung_up() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert!(!fake.requests().is_empty(), "Tencent never got the send");
     client.abort();
     assert!(
         client.await.is_err(),
         "the client was meant to give up first"
     );
+    // Long enough for the server to see the connection close: the send is
+    // then held by nothing but the detached work that shutdown waits for.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     sigterm(&child);
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
         .await
