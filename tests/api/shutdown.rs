@@ -4,8 +4,8 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::json;
@@ -13,9 +13,47 @@ use serde_json::json;
 use crate::fake_tencent::{self, Behaviour, FakeTencent};
 use crate::helpers::smsauth_binary;
 
-/// The real binary serving on SQLite in a fresh directory, with `extra`
-/// settings; its address once it listens.
-fn start_server(extra: &[(&'static str, String)]) -> (Child, String, PathBuf) {
+/// The real binary serving on SQLite in a fresh directory. Killed (and its
+/// directory removed) when dropped, so a failing test leaves no server behind.
+struct Server {
+    child: Child,
+    addr: String,
+    dir: PathBuf,
+}
+
+impl Server {
+    fn sigterm(&self) {
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+    }
+
+    /// Its exit status, failing the test (rather than hanging it) if it
+    /// takes longer than the stop's own 25 s bound and a margin.
+    fn wait_for_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(35);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Starts the server with `extra` settings; returns once it listens.
+fn start_server(extra: &[(&'static str, String)]) -> Server {
     let dir = std::env::temp_dir().join(format!("smsauth-shutdown-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut child = Command::new(smsauth_binary())
@@ -47,20 +85,13 @@ fn start_server(extra: &[(&'static str, String)]) -> (Child, String, PathBuf) {
     };
     // Keep reading the log so the child never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
-    (child, addr, dir)
-}
-
-fn sigterm(child: &Child) {
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    Server { child, addr, dir }
 }
 
 #[test]
 fn sigterm_finishes_the_request_in_flight_then_exits_0() {
-    let (mut child, addr, dir) = start_server(&[]);
+    let mut server = start_server(&[]);
+    let addr = server.addr.clone();
 
     // A request in flight: headers and half the body sent.
     let body = br#"{"query":"{ __typename }"}"#;
@@ -77,7 +108,7 @@ fn sigterm_finishes_the_request_in_flight_then_exits_0() {
     stream.write_all(&body[..10]).unwrap();
     std::thread::sleep(Duration::from_millis(300));
 
-    sigterm(&child);
+    server.sigterm();
     std::thread::sleep(Duration::from_millis(500));
     // No longer accepting.
     assert!(
@@ -94,9 +125,7 @@ fn sigterm_finishes_the_request_in_flight_then_exits_0() {
         "{answer}"
     );
 
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
-    let _ = std::fs::remove_dir_all(dir);
+    assert_eq!(server.wait_for_exit().code(), Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,9 +135,10 @@ async fn sigterm_waits_for_a_send_whose_client_hung_up() {
     fake.set(Behaviour::Slow(Duration::from_millis(1500)));
     let mut settings = fake_tencent::settings(&fake);
     settings.push(("SMS_PROVIDER", "tencent".to_owned()));
-    let (mut child, addr, dir) = tokio::task::spawn_blocking(move || start_server(&settings))
+    let mut server = tokio::task::spawn_blocking(move || start_server(&settings))
         .await
         .unwrap();
+    let addr = server.addr.clone();
 
     // The client gives up once Tencent has the request and is still answering;
     // then the server is told to stop.
@@ -137,16 +167,19 @@ async fn sigterm_waits_for_a_send_whose_client_hung_up() {
     // Long enough for the server to see the connection close: the send is
     // then held by nothing but the detached work that shutdown waits for.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    sigterm(&child);
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
+    server.sigterm();
+    let (server, status) = tokio::task::spawn_blocking(move || {
+        let status = server.wait_for_exit();
+        (server, status)
+    })
+    .await
+    .unwrap();
     assert_eq!(status.code(), Some(0));
 
     // It stopped only after the send had its answer, and its audit row.
     let received = fake.single_request();
     assert!(received.signature_valid);
-    let db = Database::connect(format!("sqlite://{}/t.db", dir.display()))
+    let db = Database::connect(format!("sqlite://{}/t.db", server.dir.display()))
         .await
         .unwrap();
     let sent = db
@@ -160,5 +193,4 @@ async fn sigterm_waits_for_a_send_whose_client_hung_up() {
         .try_get::<i64>("", "n")
         .unwrap();
     assert_eq!(sent, 1, "the SMS Tencent accepted has its audit row");
-    let _ = std::fs::remove_dir_all(dir);
 }
