@@ -233,8 +233,9 @@ impl Application {
                 }
             })
         });
-        let stop_began = serve(self.listener, self.router, shutdown_signal(), STOP_GRACE).await;
-        finish_detached_work(&self.state.detached, stop_began + STOP_GRACE).await;
+        let grace = stop_grace(self.state.config.http.request_timeout);
+        let stop_began = serve(self.listener, self.router, shutdown_signal(), grace).await;
+        finish_detached_work(&self.state.detached, stop_began + grace).await;
         pruner.abort();
         if let Some(metrics) = metrics {
             metrics.abort();
@@ -244,10 +245,13 @@ impl Application {
 }
 
 /// How long a stop may take from the signal: the connections in flight,
-/// then detached work (sends whose clients hung up), all within one bound
-/// that stays inside the systemd unit's `TimeoutStopSec=30`, so whatever is
-/// cut off is at least logged.
-const STOP_GRACE: Duration = Duration::from_secs(25);
+/// then detached work (sends whose clients hung up), all within one bound.
+/// 25 s stays inside the systemd unit's `TimeoutStopSec=30`, so whatever is
+/// cut off is at least logged; a longer `HTTP_REQUEST_TIMEOUT_SECS` raises
+/// it, since a request in flight is always allowed to finish (contract §1).
+fn stop_grace(request_timeout: Duration) -> Duration {
+    Duration::from_secs(25).max(request_timeout + Duration::from_secs(5))
+}
 
 async fn finish_detached_work(detached: &TaskTracker, deadline: Instant) {
     detached.close();
@@ -277,6 +281,12 @@ pub fn graphiql_url(addr: SocketAddr) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stop_lets_every_request_run_out_its_timeout() {
+        assert_eq!(stop_grace(Duration::from_secs(15)), Duration::from_secs(25));
+        assert_eq!(stop_grace(Duration::from_secs(60)), Duration::from_secs(65));
+    }
 
     #[test]
     fn the_graphiql_url_can_be_clicked_for_any_listen_address() {

@@ -49,7 +49,7 @@ pub fn template_minutes(ttl: Duration) -> u64 {
 /// and a send dropped halfway would leave a stored code that no SMS carried
 /// (the user waits out the cooldown for nothing), or an SMS the provider
 /// accepted, and bills, without its audit row. Only a send that passed the
-/// per-IP limit is detached, and shutdown waits for it.
+/// region, per-IP and purpose checks is detached, and shutdown waits for it.
 #[tracing::instrument(name = "send sms code", skip_all, fields(mobile = %mobile.masked(), purpose = purpose.as_str()))]
 pub async fn send_code(
     state: &Arc<AppState>,

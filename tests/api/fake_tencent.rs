@@ -106,6 +106,36 @@ impl FakeTencent {
         tokio::spawn(async move { axum::serve(listener, router).await });
         Self { endpoint, shared }
     }
+
+    /// A client asks the app at `address` (`http://host:port`) for a REGISTER
+    /// code to `mobile`, and hangs up once this fake has the app's call: the
+    /// send is past its checks and the fake is still answering (set it
+    /// `Slow`). Returns after the app had time to see the connection close.
+    pub async fn hang_up_on_a_send(&self, address: &str, mobile: &str) {
+        smsauth::tls::install_crypto_provider();
+        let client = tokio::spawn(
+            reqwest::Client::new()
+                .post(format!("{address}/graphql"))
+                .json(&json!({
+                    "query": "mutation($m: String!) { sendSmsCode(mobile: $m, purpose: REGISTER) { mobile } }",
+                    "variables": { "m": mobile },
+                }))
+                .send(),
+        );
+        for _ in 0..100 {
+            if !self.requests().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(!self.requests().is_empty(), "Tencent never got the send");
+        client.abort();
+        assert!(
+            client.await.is_err(),
+            "the client was meant to give up first"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// `set`, `requests` and `single_request` of what the fake received.

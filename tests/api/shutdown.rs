@@ -8,7 +8,6 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, Database, Statement};
-use serde_json::json;
 
 use crate::fake_tencent::{self, Behaviour, FakeTencent};
 use crate::helpers::smsauth_binary;
@@ -138,35 +137,12 @@ async fn sigterm_waits_for_a_send_whose_client_hung_up() {
     let mut server = tokio::task::spawn_blocking(move || start_server(&settings))
         .await
         .unwrap();
-    let addr = server.addr.clone();
 
-    // The client gives up once Tencent has the request and is still answering;
-    // then the server is told to stop.
-    smsauth::tls::install_crypto_provider();
-    let client = tokio::spawn(
-        reqwest::Client::new()
-            .post(format!("http://{addr}/graphql"))
-            .json(&json!({
-                "query": "mutation($m: String!) { sendSmsCode(mobile: $m, purpose: REGISTER) { mobile } }",
-                "variables": { "m": mobile },
-            }))
-            .send(),
-    );
-    for _ in 0..100 {
-        if !fake.requests().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(!fake.requests().is_empty(), "Tencent never got the send");
-    client.abort();
-    assert!(
-        client.await.is_err(),
-        "the client was meant to give up first"
-    );
-    // Long enough for the server to see the connection close: the send is
-    // then held by nothing but the detached work that shutdown waits for.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The client hangs up while Tencent is still answering; then the
+    // server is told to stop. The send is held by nothing but the detached
+    // work that shutdown waits for.
+    fake.hang_up_on_a_send(&format!("http://{}", server.addr), mobile)
+        .await;
     server.sigterm();
     let (server, status) = tokio::task::spawn_blocking(move || {
         let status = server.wait_for_exit();

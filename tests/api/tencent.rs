@@ -290,16 +290,7 @@ async fn a_client_that_hangs_up_mid_send_still_gets_a_code_that_works_and_an_aud
     let app = app_for(&fake, &[]).await;
 
     // The app gives up while Tencent is still answering: the server sees the connection close.
-    let hung_up = reqwest::Client::new()
-        .post(format!("{}/graphql", app.address))
-        .json(&json!({
-            "query": "mutation($m: String!) { sendSmsCode(mobile: $m, purpose: REGISTER) { mobile } }",
-            "variables": { "m": mobile },
-        }))
-        .timeout(Duration::from_millis(200))
-        .send()
-        .await;
-    assert!(hung_up.is_err(), "the client was meant to give up first");
+    fake.hang_up_on_a_send(&app.address, mobile).await;
 
     // The send runs to its end regardless: the SMS Tencent accepted is on record...
     let sent =
